@@ -1,0 +1,175 @@
+"""The ``serkit`` command."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="serkit: speech emotion recognition with honest, speaker-independent evaluation.")
+data_app = typer.Typer(no_args_is_help=True, help="Inspect corpora.")
+explain_app = typer.Typer(no_args_is_help=True, help="Explanations of trained models.")
+app.add_typer(data_app, name="data")
+app.add_typer(explain_app, name="explain")
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {msg}")
+    raise typer.Exit(code)
+
+
+def _pct(m: dict) -> str:
+    return f"{100 * m['mean']:.2f} ± {100 * m['std']:.2f}"
+
+
+def summary_table(metrics: dict) -> Table:
+    proto = metrics["protocol"]
+    tag = "speaker-independent" if proto["speaker_independent"] else "[bold yellow]SPEAKER-DEPENDENT[/]"
+    t = Table(title=f"{metrics['name']} — {proto['kind']} ({tag}), {proto['n_folds']} fold(s)")
+    for col in ("model", "features", "corpora", "UA %", "WA %", "macro-F1 %"):
+        t.add_column(col, justify="right" if "%" in col else "left")
+    t.add_row(metrics["model"], metrics["features"], "+".join(metrics["corpora"]),
+              _pct(metrics["ua"]), _pct(metrics["wa"]), _pct(metrics["macro_f1"]))
+    return t
+
+
+@app.command()
+def run(config: Path = typer.Argument(..., help="experiment YAML"),
+        override: Optional[List[str]] = typer.Option(None, "-o", "--override",
+                                                     help="dotted override, e.g. protocol.kind=loso"),
+        out: Optional[Path] = typer.Option(None, "--out", help="run directory (default runs/<name>-<time>)"),
+        report: bool = typer.Option(True, "--report/--no-report", help="write report.html at the end"),
+        quiet: bool = typer.Option(False, "--quiet", help="no progress bars")) -> None:
+    """Run every fold of an experiment and write predictions, metrics and a report."""
+    from serkit.config import load_config
+    from serkit.evaluation.protocol import run_experiment
+
+    try:
+        cfg = load_config(config, override or [])
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    try:
+        res = run_experiment(cfg, out, progress=not quiet, console=console)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        _fail(str(exc))
+    console.print(summary_table(res.metrics))
+    if res.failures:
+        console.print(f"[yellow]{len(res.failures)} file(s) skipped[/] (listed in metrics.json)")
+    if report and cfg.report:
+        _write_report(res.run_dir)
+    console.print(f"results: {res.run_dir}")
+
+
+def _write_report(run_dir: Path) -> None:
+    try:
+        from serkit.reporting import write_report
+    except ImportError:
+        return
+    path = write_report(run_dir)
+    console.print(f"report: {path}")
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="a run directory written by `serkit run`")) -> None:
+    """Write RUN_DIR/report.html (self-contained, opens offline)."""
+    if not (run_dir / "metrics.json").is_file():
+        _fail(f"{run_dir} is not a serkit run directory (no metrics.json)")
+    _write_report(run_dir)
+
+
+@app.command()
+def compare(run_dirs: List[Path] = typer.Argument(..., help="run directories"),
+            out: Optional[Path] = typer.Option(None, "--out", help="output path stem (.md and .html)")) -> None:
+    """Comparison table of several runs, grouped by corpora / label set / protocol."""
+    from serkit.reporting import write_comparison
+
+    bad = [str(d) for d in run_dirs if not (d / "metrics.json").is_file()]
+    if bad:
+        _fail(f"not serkit run directories (no metrics.json): {', '.join(bad)}")
+    md, html = write_comparison(run_dirs, out)
+    console.print(Path(md).read_text())
+    console.print(f"written: {md} and {html}")
+
+
+@data_app.command("scan")
+def data_scan(corpus: str = typer.Argument(..., help="ravdess, cremad, tess, savee, emodb, iemocap, csv, folder"),
+              root: Path = typer.Argument(..., help="corpus folder (or CSV file for `csv`)"),
+              as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+              label_set: str = typer.Option("native", "--label-set"),
+              check_readable: bool = typer.Option(False, "--check-readable",
+                                                  help="decode every file (slower)")) -> None:
+    """Count utterances, speakers, labels, genders, duration and problems of a corpus."""
+    from serkit.corpora import CORPORA, load_corpus
+    from serkit.corpora.scan import render_summary, summarize
+
+    if corpus not in CORPORA:
+        _fail(f"unknown corpus {corpus!r}; choose one of {', '.join(sorted(CORPORA))}")
+    if not root.exists():
+        _fail(f"{root} does not exist")
+    try:
+        result = load_corpus(corpus, root, label_set=label_set, check_readable=check_readable)
+    except ValueError as exc:
+        _fail(str(exc))
+    summary = summarize(result)
+    if as_json:
+        sys.stdout.write(json.dumps(summary, default=str) + "\n")
+    else:
+        render_summary(summary, console)
+
+
+@app.command("list")
+def list_components() -> None:
+    """Corpora, label sets, feature kinds, models and protocols serkit knows."""
+    from serkit.corpora import CORPORA
+    from serkit.corpora.manifest import LABEL_SETS
+    from serkit.evaluation.splits import SPLITS
+    from serkit.features.base import FEATURES, _load_builtin
+    from serkit.models.registry import available
+
+    _load_builtin()
+    t = Table(title="serkit components")
+    t.add_column("kind")
+    t.add_column("names")
+    t.add_row("corpora", ", ".join(sorted(CORPORA)))
+    t.add_row("label sets", ", ".join(LABEL_SETS))
+    t.add_row("features", ", ".join(sorted(FEATURES)))
+    t.add_row("models", ", ".join(available()))
+    t.add_row("protocols", ", ".join(f"{k}{'' if v[1] else ' (speaker-dependent)'}" for k, v in SPLITS.items()))
+    console.print(t)
+
+
+@app.command()
+def demo(quick: bool = typer.Option(True, "--quick/--full", help="quick: 2 EmoBox folds")) -> None:
+    """The main job on the shared corpora: eGeMAPS + SVM on EmoDB, speaker-independent."""
+    from serkit.config import load_config
+    from serkit.evaluation.protocol import run_experiment
+
+    cfg_path = Path("configs/bench/emodb_egemaps_svm.yaml")
+    overrides = ["protocol.max_folds=2"] if quick else []
+    cfg = load_config(cfg_path if cfg_path.is_file() else None, overrides)
+    roots = cfg.data.corpus_roots()
+    if not all(r.exists() for _, r in roots):
+        console.print(
+            "[bold]serkit demo[/] needs the EmoDB corpus. Download it from http://emodb.bilderbar.info/ "
+            "(free for research), unpack it so that the audio files are in <DIR>/emodb/wav/*.wav, "
+            "and run again with SERKIT_DATA=<DIR> (the developer set-up expects ../shared/datasets).")
+        raise typer.Exit(1)
+    res = run_experiment(cfg, progress=True, console=console)
+    console.print(summary_table(res.metrics))
+    _write_report(res.run_dir)
+    console.print(f"results: {res.run_dir}")
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

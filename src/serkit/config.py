@@ -1,0 +1,175 @@
+"""Typed experiment configuration: every default lives here.
+
+A run is described by one YAML file validated into :class:`RunConfig`; any field can be overridden
+from the command line with dotted keys (``-o protocol.kind=loso -o model.params.C=10``). Constructors
+downstream take plain arguments; nothing below this module reads the config on its own.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+DEFAULT_DATA_DIR = "../shared/datasets"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class CorpusSpec(_Strict):
+    """One corpus of the experiment."""
+
+    name: str = Field(description="adapter name: ravdess, cremad, tess, savee, emodb, iemocap, csv, folder")
+    root: str = Field(description="corpus folder (relative paths are resolved against data.data_dir)")
+
+
+class DataConfig(_Strict):
+    corpora: list[CorpusSpec] = Field(default_factory=lambda: [CorpusSpec(name="emodb", root="emodb")])
+    data_dir: str = Field(
+        default_factory=lambda: os.environ.get("SERKIT_DATA", DEFAULT_DATA_DIR),
+        description="base folder for relative corpus roots (env SERKIT_DATA)")
+    label_set: Literal["native", "ekman7", "four"] = "native"
+    calm: Literal["drop", "neutral"] = "drop"
+    boredom: Literal["drop", "neutral"] = "drop"
+    excited: Literal["happy", "drop"] = "happy"
+    max_per_label: int | None = Field(None, description="subsample (seeded) for quick runs")
+
+    def corpus_roots(self) -> list[tuple[str, Path]]:
+        base = Path(os.path.expandvars(os.path.expanduser(self.data_dir)))
+        out = []
+        for c in self.corpora:
+            root = Path(os.path.expandvars(os.path.expanduser(c.root)))
+            out.append((c.name, root if root.is_absolute() else base / root))
+        return out
+
+
+class AudioConfig(_Strict):
+    """How every file is decoded before feature extraction (io/audio.py)."""
+
+    sample_rate: int = 16000
+    offset_s: float = Field(0.0, ge=0, description="drop this many leading seconds (study 003: 0.5)")
+    trim_silence: bool = False
+    top_db: float = 30.0
+    normalize: Literal["none", "zscore", "peak"] = "none"
+    duration_s: float | None = Field(None, gt=0, description="crop/pad to this length; None keeps it")
+    crop: Literal["start", "center"] = "start"
+
+
+class FeatureConfig(_Strict):
+    kind: str = "egemaps"
+    params: dict[str, Any] = Field(default_factory=dict)
+    metadata: list[str] = Field(default_factory=list,
+                                description="manifest columns appended as (label-encoded) features")
+    speaker_norm: bool = Field(
+        False, description="z-normalise features per speaker (uses no labels; test speakers are "
+                           "normalised with their own statistics, as in the SER challenges)")
+    cache_dir: str | None = Field(None, description="default: $SERKIT_CACHE or ~/.cache/serkit/features")
+    n_jobs: int = 2
+
+
+class ModelConfig(_Strict):
+    name: str = "svm"
+    params: dict[str, Any] = Field(default_factory=dict)
+    grid: dict[str, list[Any]] | None = Field(None, description="GridSearchCV grid (inner CV)")
+    inner_folds: int = 5
+    scoring: str = "balanced_accuracy"
+    save: bool = True
+
+
+ProtocolKind = Literal["group_kfold", "loso", "speaker_holdout", "emobox", "random"]
+
+
+class ProtocolConfig(_Strict):
+    kind: ProtocolKind = "group_kfold"
+    n_folds: int = Field(5, ge=2)
+    test_size: float = Field(0.3, gt=0, lt=1, description="random protocol: held-out fraction")
+    folds_csv: str = "../shared/benchmarks/emobox_folds.csv"
+    emobox_corpus: str | None = Field(None, description="default: the single corpus of the run")
+    max_folds: int | None = Field(None, ge=1, description="run only the first N folds (quick checks)")
+    speaker_dependent: bool = Field(
+        False, description="must be true to allow train/test speaker overlap (random protocol)")
+
+    @model_validator(mode="after")
+    def _random_is_declared(self) -> "ProtocolConfig":
+        if self.kind == "random" and not self.speaker_dependent:
+            raise ValueError("protocol.kind=random mixes speakers between train and test: set "
+                             "protocol.speaker_dependent=true to declare it (results are then "
+                             "labelled speaker-dependent)")
+        return self
+
+
+class PublishedResult(_Strict):
+    metric: str = "accuracy"
+    value: float
+    protocol: str
+    source: str
+
+
+class RunConfig(_Strict):
+    name: str = "experiment"
+    seed: int = 42
+    out_dir: str = "runs"
+    data: DataConfig = Field(default_factory=DataConfig)
+    audio: AudioConfig = Field(default_factory=AudioConfig)
+    features: FeatureConfig = Field(default_factory=FeatureConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    protocol: ProtocolConfig = Field(default_factory=ProtocolConfig)
+    published: PublishedResult | None = None
+    report: bool = True
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not v or any(ch in v for ch in "/\\"):
+            raise ValueError("name must be non-empty and contain no path separators")
+        return v
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """Split ``a.b.c=value``; the value is parsed as YAML (numbers, lists, booleans, null)."""
+    if "=" not in item:
+        raise ValueError(f"override {item!r} is not of the form key=value")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ValueError(f"override {item!r} has an empty key")
+    return key.split("."), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply dotted overrides to a nested dict (in place) and return it."""
+    for item in overrides:
+        path, value = parse_override(item)
+        node = data
+        for part in path[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[path[-1]] = value
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Load a YAML experiment file (or defaults when ``path`` is None) and apply overrides."""
+    data: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"config file not found: {p}")
+        loaded = yaml.safe_load(p.read_text())
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{p}: expected a mapping at the top level")
+        data = loaded
+    apply_overrides(data, overrides or [])
+    return RunConfig.model_validate(data)
+
+
+def dump_config(cfg: RunConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))

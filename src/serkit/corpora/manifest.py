@@ -1,0 +1,151 @@
+"""The one manifest schema every corpus adapter produces, and the label maps.
+
+A manifest is a :class:`pandas.DataFrame` with one row per utterance. Mandatory columns
+(:data:`REQUIRED_COLUMNS`):
+
+``key``       unique id, ``"<corpus>/<file stem>"``
+``path``      absolute path of the audio file
+``corpus``    corpus name (``ravdess``, ``cremad``, ...)
+``speaker``   speaker id, prefixed by the corpus (``ravdess_01``) so merged manifests never collide
+``gender``    ``"female"``, ``"male"`` or ``"unknown"``
+``emotion``   the corpus's own emotion name, mapped to the canonical vocabulary (:data:`CANONICAL`)
+``label``     the training target after applying a label set (``native``, ``ekman7``, ``four``)
+``duration``  seconds (from the file header; ``NaN`` if the header could not be read)
+
+Corpus-specific metadata (``intensity``, ``statement``, ``sentence``, ``repetition``, ``age``...)
+are extra columns; missing values are ``None``/``NaN``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import pandas as pd
+
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "key", "path", "corpus", "speaker", "gender", "emotion", "label", "duration",
+)
+
+#: canonical emotion vocabulary shared by all corpora
+CANONICAL: tuple[str, ...] = (
+    "angry", "calm", "disgust", "fear", "happy", "neutral", "sad", "surprise",
+    "boredom", "excited", "frustrated", "other",
+)
+
+EKMAN7: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+FOUR: tuple[str, ...] = ("angry", "happy", "neutral", "sad")
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """Maps canonical emotions to training labels; emotions mapped to ``None`` are dropped."""
+
+    name: str
+    mapping: Callable[[str, "LabelOptions"], str | None]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class LabelOptions:
+    """Explicit choices for emotions that a label set does not contain."""
+
+    calm: str = "drop"  # "drop" or "neutral" (merge calm into neutral) for ekman7 / four
+    boredom: str = "drop"  # "drop" or "neutral"
+    excited: str = "happy"  # for the four-class set: "happy" (IEMOCAP convention) or "drop"
+
+
+def _native(emotion: str, opts: LabelOptions) -> str | None:
+    return emotion
+
+
+def _merge_or_drop(emotion: str, opts: LabelOptions, allowed: Iterable[str]) -> str | None:
+    allowed = set(allowed)
+    if emotion in allowed:
+        return emotion
+    if emotion == "calm" and opts.calm == "neutral":
+        return "neutral"
+    if emotion == "boredom" and opts.boredom == "neutral":
+        return "neutral"
+    if emotion == "excited" and opts.excited == "happy" and "happy" in allowed:
+        return "happy"
+    return None
+
+
+def _ekman7(emotion: str, opts: LabelOptions) -> str | None:
+    return _merge_or_drop(emotion, LabelOptions(opts.calm, opts.boredom, "drop"), EKMAN7)
+
+
+def _four(emotion: str, opts: LabelOptions) -> str | None:
+    return _merge_or_drop(emotion, opts, FOUR)
+
+
+LABEL_SETS: dict[str, LabelSet] = {
+    "native": LabelSet("native", _native, "every emotion the corpus has"),
+    "ekman7": LabelSet("ekman7", _ekman7, "angry, disgust, fear, happy, neutral, sad, surprise"),
+    "four": LabelSet("four", _four, "angry, happy (+excited), neutral, sad"),
+}
+
+
+def apply_label_set(manifest: pd.DataFrame, label_set: str = "native",
+                    options: LabelOptions | None = None) -> pd.DataFrame:
+    """Return a copy of ``manifest`` with ``label`` recomputed from ``emotion``.
+
+    Rows whose emotion the label set drops are removed (the index is reset).
+    """
+    if label_set not in LABEL_SETS:
+        raise ValueError(f"unknown label set {label_set!r}; choose one of {sorted(LABEL_SETS)}")
+    opts = options or LabelOptions()
+    ls = LABEL_SETS[label_set]
+    out = manifest.copy()
+    out["label"] = [ls.mapping(e, opts) for e in out["emotion"]]
+    out = out[out["label"].notna()].reset_index(drop=True)
+    return out
+
+
+def validate(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Check the schema; raise ``ValueError`` naming what is wrong."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in manifest.columns]
+    if missing:
+        raise ValueError(f"manifest lacks required columns {missing}")
+    if manifest["key"].duplicated().any():
+        dup = manifest.loc[manifest["key"].duplicated(), "key"].head(5).tolist()
+        raise ValueError(f"manifest keys are not unique, e.g. {dup}")
+    if manifest["speaker"].isna().any():
+        raise ValueError("manifest has rows without a speaker")
+    bad = sorted(set(manifest["emotion"]) - set(CANONICAL))
+    if bad:
+        raise ValueError(f"manifest has emotions outside the canonical vocabulary: {bad}")
+    return manifest
+
+
+def merge(manifests: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate manifests of several corpora (union of metadata columns)."""
+    frames = [m for m in manifests]
+    if not frames:
+        raise ValueError("nothing to merge")
+    out = pd.concat(frames, ignore_index=True, sort=False)
+    return validate(out)
+
+
+@dataclass
+class Problem:
+    """Something an adapter could not use; reported, never raised."""
+
+    path: str
+    kind: str  # "unreadable", "unparseable", "duplicate", ...
+    detail: str = ""
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "kind": self.kind, "detail": self.detail}
+
+
+@dataclass
+class ScanResult:
+    """Output of a corpus adapter: the manifest plus the problems found on the way."""
+
+    manifest: pd.DataFrame
+    problems: list[Problem] = field(default_factory=list)
+    #: files left out on purpose and not worth a Problem each (reason -> count), e.g.
+    #: IEMOCAP utterances without annotator agreement (``"no agreement (xxx)"``) or emotions the
+    #: label set drops (``"label set ekman7 drops calm"``)
+    excluded: dict[str, int] = field(default_factory=dict)

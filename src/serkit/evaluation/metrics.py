@@ -1,0 +1,75 @@
+"""UA, WA, macro-F1, per-class scores, confusion matrix, one-vs-rest ROC-AUC; mean ± std over folds."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score,
+                             precision_recall_fscore_support, roc_auc_score)
+
+HEADLINE = ("ua", "wa", "macro_f1")
+
+
+def compute(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str],
+            proba: np.ndarray | None = None) -> dict:
+    """Metrics of one fold. ``classes`` fixes the order of per-class arrays and ``proba`` columns.
+
+    UA = unweighted (balanced) accuracy = mean per-class recall over the classes present in
+    ``y_true``; WA = accuracy; macro-F1 over the classes present in ``y_true`` or ``y_pred``.
+    Values are fractions in [0, 1].
+    """
+    y_true, y_pred = np.asarray(y_true, dtype=str), np.asarray(y_pred, dtype=str)
+    classes = [str(c) for c in classes]
+    if len(y_true) == 0:
+        raise ValueError("no predictions to score")
+    present = [c for c in classes if c in set(y_true) | set(y_pred)]
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=classes, zero_division=0)
+    out = {
+        "ua": float(balanced_accuracy_score(y_true, y_pred)),
+        "wa": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        "n": int(len(y_true)),
+        "per_class": {c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
+                          "support": int(s[i])} for i, c in enumerate(classes)},
+        "confusion": confusion_matrix(y_true, y_pred, labels=classes).tolist(),
+    }
+    if proba is not None:
+        out["roc_auc"] = roc_auc_ovr(y_true, np.asarray(proba), classes)
+    return out
+
+
+def roc_auc_ovr(y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str]) -> dict:
+    """One-vs-rest ROC-AUC per class and their macro mean (classes absent from y_true are skipped)."""
+    y_true = np.asarray(y_true, dtype=str)
+    per = {}
+    for i, c in enumerate(classes):
+        pos = y_true == c
+        if pos.all() or not pos.any():
+            continue
+        per[str(c)] = float(roc_auc_score(pos.astype(int), proba[:, i]))
+    return {"per_class": per, "macro": float(np.mean(list(per.values()))) if per else float("nan")}
+
+
+def mean_std(values: Sequence[float]) -> dict:
+    """Mean and (population, ddof=0) standard deviation over folds."""
+    a = np.asarray(values, dtype=float)
+    return {"mean": float(a.mean()), "std": float(a.std()), "n": int(a.size)}
+
+
+def aggregate(folds: list[dict], classes: Sequence[str]) -> dict:
+    """Mean ± std of the headline metrics over folds, plus pooled per-class and confusion."""
+    out = {k: mean_std([f[k] for f in folds]) for k in HEADLINE}
+    aucs = [f["roc_auc"]["macro"] for f in folds if "roc_auc" in f and np.isfinite(f["roc_auc"]["macro"])]
+    if aucs:
+        out["roc_auc_macro"] = mean_std(aucs)
+    conf = np.sum([np.asarray(f["confusion"]) for f in folds], axis=0)
+    out["confusion"] = conf.tolist()
+    out["per_class"] = {}
+    for i, c in enumerate(classes):
+        tp = conf[i, i]
+        prec = tp / conf[:, i].sum() if conf[:, i].sum() else 0.0
+        rec = tp / conf[i].sum() if conf[i].sum() else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        out["per_class"][str(c)] = {"precision": float(prec), "recall": float(rec), "f1": float(f1),
+                                    "support": int(conf[i].sum())}
+    return out

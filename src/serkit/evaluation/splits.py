@@ -1,0 +1,193 @@
+"""Evaluation protocols: how a manifest is cut into train / (valid) / test folds.
+
+Speaker-independent protocols are the default. The random protocol exists only to reproduce
+published numbers; it is marked speaker-dependent and every result printed from it says so.
+:func:`check_speaker_overlap` guards every fold before anything is trained.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import (LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold,
+                                     StratifiedShuffleSplit)
+
+
+class SpeakerOverlapError(RuntimeError):
+    """Raised when a speaker-independent fold has a speaker in both train and test."""
+
+
+@dataclass
+class Fold:
+    name: str
+    train: np.ndarray  # row indices into the manifest
+    test: np.ndarray
+    valid: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class ProtocolInfo:
+    kind: str
+    speaker_independent: bool
+    description: str
+
+
+SplitFn = Callable[..., list[Fold]]
+#: kind -> (function, speaker_independent: True / False / None = decided from the folds' speakers, text)
+SPLITS: dict[str, tuple[SplitFn, bool | None, str]] = {}
+
+
+def register(kind: str, speaker_independent: bool | None, description: str):
+    def deco(fn: SplitFn) -> SplitFn:
+        SPLITS[kind] = (fn, speaker_independent, description)
+        return fn
+
+    return deco
+
+
+def _speakers(manifest: pd.DataFrame) -> np.ndarray:
+    return manifest["speaker"].astype(str).to_numpy()
+
+
+def _need_speakers(manifest: pd.DataFrame, n: int, kind: str) -> np.ndarray:
+    spk = np.unique(_speakers(manifest))
+    if len(spk) < n:
+        raise ValueError(f"protocol {kind!r} needs at least {n} speakers, the manifest has "
+                         f"{len(spk)} ({', '.join(spk[:5])})")
+    return spk
+
+
+@register("group_kfold", True, "speaker-independent {n} folds (speaker-grouped, label-stratified)")
+def group_kfold(manifest: pd.DataFrame, *, n_folds: int = 5, seed: int = 42, **_) -> list[Fold]:
+    _need_speakers(manifest, n_folds, "group_kfold")
+    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    y, g = manifest["label"].astype(str).to_numpy(), _speakers(manifest)
+    return [Fold(f"fold{i + 1}", tr, te)
+            for i, (tr, te) in enumerate(splitter.split(np.zeros(len(y)), y, g))]
+
+
+@register("loso", True, "leave-one-speaker-out ({n} folds)")
+def loso(manifest: pd.DataFrame, **_) -> list[Fold]:
+    _need_speakers(manifest, 2, "loso")
+    g = _speakers(manifest)
+    folds = []
+    for tr, te in LeaveOneGroupOut().split(np.zeros(len(g)), groups=g):
+        folds.append(Fold(f"test_{g[te[0]]}", tr, te))
+    return folds
+
+
+@register("speaker_holdout", True,
+          "speaker hold-out train/valid/test by speaker groups, rotated over {n} test groups")
+def speaker_holdout(manifest: pd.DataFrame, *, n_folds: int = 10, seed: int = 42, **_) -> list[Fold]:
+    """Study 002: speakers cut into ``n_folds`` groups; fold i tests on group i, validates on group
+    i+1 and trains on the rest (8:1:1 for 10 groups; RAVDESS with 6 groups gives 16/4/4 actors)."""
+    spk = _need_speakers(manifest, max(3, n_folds), "speaker_holdout")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(spk)
+    groups = np.array_split(order, n_folds)
+    g = _speakers(manifest)
+    folds = []
+    for i in range(n_folds):
+        test_spk, valid_spk = set(groups[i]), set(groups[(i + 1) % n_folds])
+        te = np.flatnonzero(np.isin(g, list(test_spk)))
+        va = np.flatnonzero(np.isin(g, list(valid_spk)))
+        tr = np.flatnonzero(~np.isin(g, list(test_spk | valid_spk)))
+        folds.append(Fold(f"fold{i + 1}", tr, te, va))
+    return folds
+
+
+@register("emobox", None, "EmoBox benchmark partitions ({n} folds)")
+def emobox(manifest: pd.DataFrame, *, folds_csv: str, corpus: str | None = None, **_) -> list[Fold]:
+    """Folds of ``emobox_folds.csv`` (corpus, fold, split, stem, label) matched by file stem."""
+    path = Path(folds_csv)
+    if not path.is_file():
+        raise FileNotFoundError(f"EmoBox folds file not found: {path}")
+    table = pd.read_csv(path, dtype=str)
+    corpora = sorted(manifest["corpus"].unique())
+    corpus = corpus or (corpora[0] if len(corpora) == 1 else None)
+    if corpus is None:
+        raise ValueError(f"emobox protocol needs one corpus; the manifest has {corpora}")
+    table = table[table["corpus"] == corpus]
+    if table.empty:
+        raise ValueError(f"{path} has no folds for corpus {corpus!r}")
+    stems = manifest["key"].str.split("/", n=1).str[1].to_numpy()
+    index = {s: i for i, s in enumerate(stems)}
+    folds = []
+    for fold, part in table.groupby("fold", sort=True):
+        missing = sorted(set(part["stem"]) - set(index))
+        if len(missing) > 0.01 * len(part):
+            raise ValueError(f"EmoBox fold {fold} of {corpus}: {len(missing)} files are missing "
+                             f"from the manifest (e.g. {missing[:3]}); is the corpus complete?")
+        tr = np.array(sorted(index[s] for s in part.loc[part["split"] == "train", "stem"] if s in index))
+        te = np.array(sorted(index[s] for s in part.loc[part["split"] == "test", "stem"] if s in index))
+        folds.append(Fold(f"fold{fold}", tr, te))
+    return folds
+
+
+@register("random", False, "speaker-dependent stratified random split ({n} folds) — same speakers "
+                           "in train and test, accuracy is inflated")
+def random_split(manifest: pd.DataFrame, *, n_folds: int = 1, test_size: float = 0.3,
+                 seed: int = 42, **_) -> list[Fold]:
+    y = manifest["label"].astype(str).to_numpy()
+    if n_folds <= 1:
+        sss = StratifiedShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
+        tr, te = next(sss.split(np.zeros(len(y)), y))
+        return [Fold("random", np.sort(tr), np.sort(te))]
+    skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    return [Fold(f"fold{i + 1}", tr, te) for i, (tr, te) in enumerate(skf.split(np.zeros(len(y)), y))]
+
+
+def _overlap(manifest: pd.DataFrame, fold: Fold) -> set[str]:
+    spk = _speakers(manifest)
+    return set(spk[fold.test]) & set(spk[fold.train])
+
+
+def check_speaker_overlap(manifest: pd.DataFrame, fold: Fold, speaker_dependent: bool) -> None:
+    """Refuse a fold whose train (or valid) and test sets share a speaker, unless declared
+    speaker-dependent."""
+    if speaker_dependent:
+        return
+    spk = _speakers(manifest)
+    test = set(spk[fold.test])
+    for part, idx in (("train", fold.train), ("valid", fold.valid)):
+        if idx is None:
+            continue
+        shared = test & set(spk[idx])
+        if shared:
+            raise SpeakerOverlapError(
+                f"{fold.name}: speakers {sorted(shared)[:5]} are in both {part} and test; this "
+                "protocol is declared speaker-independent")
+
+
+def make_folds(manifest: pd.DataFrame, kind: str, *, speaker_dependent: bool = False,
+               max_folds: int | None = None, **kwargs) -> tuple[list[Fold], ProtocolInfo]:
+    """Build folds for ``kind`` and guard them. Returns the folds and a description of the protocol."""
+    if kind not in SPLITS:
+        raise ValueError(f"unknown protocol {kind!r}; choose one of {sorted(SPLITS)}")
+    fn, independent, desc = SPLITS[kind]
+    if independent is False and not speaker_dependent:
+        raise SpeakerOverlapError(f"protocol {kind!r} is speaker-dependent; declare "
+                                  "protocol.speaker_dependent=true to run it")
+    folds = fn(manifest, **kwargs)
+    for f in folds:
+        if len(f.train) == 0 or len(f.test) == 0:
+            raise ValueError(f"{kind} produced an empty train or test set in {f.name}")
+    if independent is None:  # partitions from a file: decide from the data, never trust a label
+        independent = not any(_overlap(manifest, f) for f in folds)
+        if not independent:
+            desc = desc + " — these partitions put the same speakers in train and test (speaker-dependent)"
+            if not speaker_dependent:
+                shared = _overlap(manifest, next(f for f in folds if _overlap(manifest, f)))
+                raise SpeakerOverlapError(
+                    f"the {kind} partitions of this corpus share speakers between train and test "
+                    f"(e.g. {sorted(shared)[:4]}): use a speaker-independent protocol (group_kfold, "
+                    "loso) or declare protocol.speaker_dependent=true to reproduce them as they are")
+    for f in folds:
+        check_speaker_overlap(manifest, f, speaker_dependent=not independent)
+    if max_folds is not None:
+        folds = folds[:max_folds]
+    info = ProtocolInfo(kind, independent, desc.format(n=len(folds)))
+    return folds, info

@@ -1,0 +1,514 @@
+"""Figures of the run report and the comparison page.
+
+Every function takes plain data (numpy arrays, pandas frames, lists of class names)
+and returns a :class:`matplotlib.figure.Figure`. Figures are built with the
+object-oriented API on the Agg canvas, never through ``pyplot``: no global figure
+registry, nothing to leak, no display needed. :func:`to_data_uri` renders a figure
+as an embeddable PNG data URI.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from .colors import colors_for
+
+__all__ = [
+    "new_figure",
+    "to_png_bytes",
+    "to_data_uri",
+    "png_data_uri",
+    "per_class_bars",
+    "per_class_f1_boxplot",
+    "fold_metrics",
+    "confusion",
+    "roc_pr_curves",
+    "training_curves",
+    "embedding_scatter",
+    "activation_heatmap",
+    "feature_variance",
+    "attention_weights",
+    "gradcam_gallery",
+    "comparison_bars",
+]
+
+DPI = 110
+#: widest figure (inches) that the report shows at 100 % (its column is ~1120 px)
+MAX_W = 10.2
+_RC = {
+    "font.size": 9.5,
+    "axes.titlesize": 10.5,
+    "axes.labelsize": 9.5,
+    "legend.fontsize": 8.5,
+    "xtick.labelsize": 8.5,
+    "ytick.labelsize": 8.5,
+}
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A figure attached to an Agg canvas (no pyplot state)."""
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _style(ax) -> None:
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.grid(True, color="#e6e6e6", linewidth=0.7)
+    ax.set_axisbelow(True)
+
+
+def to_png_bytes(fig: Figure) -> bytes:
+    """PNG bytes of a figure; the figure is cleared afterwards to free its memory."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
+    fig.clear()
+    return buf.getvalue()
+
+
+def to_data_uri(fig: Figure) -> str:
+    """``data:image/png;base64,...`` URI of a figure (the figure is released)."""
+    return png_data_uri(to_png_bytes(fig))
+
+
+def png_data_uri(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def _with_rc(func):
+    """Apply the report's font sizes while a figure is built."""
+    import functools
+
+    import matplotlib as mpl
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with mpl.rc_context(_RC):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def _rotate_xticks(ax, labels: Sequence[str]) -> None:
+    longest = max((len(str(lab)) for lab in labels), default=0)
+    if len(labels) > 5 or longest > 7:
+        for tick in ax.get_xticklabels():
+            tick.set_rotation(35)
+            tick.set_ha("right")
+            tick.set_rotation_mode("anchor")
+
+
+# ---------------------------------------------------------------- metrics
+@_with_rc
+def per_class_bars(per_class: pd.DataFrame) -> Figure:
+    """Grouped bars of precision / recall / F1 per class.
+
+    ``per_class`` has a ``class`` column and ``precision, recall, f1`` in [0, 1].
+    Bars take the emotion's colour; the metric is shown by shade and hatch.
+    """
+    classes = [str(c) for c in per_class["class"]]
+    cmap = colors_for(classes)
+    metrics = [("precision", 0.40, "///"), ("recall", 0.70, ".."), ("f1", 1.0, "")]
+    n = len(classes)
+    fig = new_figure(max(6.0, 0.85 * n + 2.5), 3.8)
+    ax = fig.add_subplot()
+    width = 0.26
+    x = np.arange(n)
+    for i, (metric, alpha, hatch) in enumerate(metrics):
+        vals = per_class[metric].to_numpy(dtype=float) * 100
+        ax.bar(
+            x + (i - 1) * width,
+            vals,
+            width,
+            color=[cmap[c] for c in classes],
+            alpha=alpha,
+            hatch=hatch,
+            edgecolor="#333333",
+            linewidth=0.5,
+        )
+    ax.set_xticks(x, classes)
+    _rotate_xticks(ax, classes)
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("score (%)")
+    ax.set_xlabel("class")
+    ax.set_title("Per-class precision, recall and F1 (pooled over folds)")
+    handles = [
+        Patch(facecolor="#666666", alpha=a, hatch=h, edgecolor="#333333", label=m if m != "f1" else "F1")
+        for m, a, h in metrics
+    ]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    _style(ax)
+    ax.grid(False, axis="x")
+    return fig
+
+
+@_with_rc
+def per_class_f1_boxplot(per_fold_class: pd.DataFrame, classes: Sequence[str]) -> Figure:
+    """Box plot of per-class F1 over folds (study 002). Columns: fold, class, f1."""
+    cmap = colors_for(classes)
+    data = [per_fold_class.loc[per_fold_class["class"] == c, "f1"].to_numpy(dtype=float) * 100 for c in classes]
+    fig = new_figure(max(6.0, 0.75 * len(classes) + 2.0), 3.6)
+    ax = fig.add_subplot()
+    bp = ax.boxplot(data, patch_artist=True, widths=0.55, medianprops={"color": "black"})
+    for patch, c in zip(bp["boxes"], classes):
+        patch.set_facecolor(cmap[c])
+        patch.set_alpha(0.75)
+    rng = np.random.default_rng(0)
+    for i, vals in enumerate(data, start=1):
+        ax.scatter(i + rng.uniform(-0.12, 0.12, len(vals)), vals, s=12, color="black", zorder=3)
+    ax.set_xticks(np.arange(1, len(classes) + 1), list(classes))
+    _rotate_xticks(ax, classes)
+    ax.set_ylim(-2, 102)
+    ax.set_ylabel("F1 (%)")
+    ax.set_xlabel("class")
+    ax.set_title("Per-class F1 across folds (one dot per fold)")
+    _style(ax)
+    ax.grid(False, axis="x")
+    return fig
+
+
+@_with_rc
+def fold_metrics(per_fold: pd.DataFrame) -> Figure:
+    """UA / WA / macro-F1 per fold as grouped bars. Columns: fold, ua, wa, macro_f1."""
+    folds = [str(f) for f in per_fold["fold"]]
+    fig = new_figure(max(5.5, 0.6 * len(folds) + 3.0), 3.2)
+    ax = fig.add_subplot()
+    x = np.arange(len(folds))
+    names = [("ua", "UA", "#4c72b0"), ("wa", "WA", "#9fb7d9"), ("macro_f1", "macro-F1", "#55a868")]
+    w = 0.26
+    for i, (col, lab, color) in enumerate(names):
+        ax.bar(x + (i - 1) * w, per_fold[col].to_numpy(dtype=float) * 100, w, color=color, label=lab)
+    ax.set_xticks(x, folds)
+    ax.set_xlabel("fold")
+    ax.set_ylabel("score (%)")
+    ax.set_ylim(0, 105)
+    ax.set_title("Scores per fold")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    _style(ax)
+    ax.grid(False, axis="x")
+    return fig
+
+
+@_with_rc
+def confusion(counts: np.ndarray, classes: Sequence[str]) -> Figure:
+    """Two panels: counts and row-normalised (recall) confusion matrices."""
+    counts = np.asarray(counts, dtype=float)
+    n = len(classes)
+    rows = counts.sum(axis=1, keepdims=True)
+    norm = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
+    side = min(max(3.6, 0.55 * n + 1.8), (MAX_W - 0.4) / 2)
+    fig = new_figure(2 * side + 0.4, side)
+    axes = fig.subplots(1, 2)
+    fs = 9.5 if n <= 8 else (7.5 if n <= 12 else 6)
+    panels = [
+        (counts, "Counts", "Blues", lambda v: f"{int(round(v))}"),
+        (norm * 100, "Row-normalised (% of true class)", "Blues", lambda v: f"{v:.0f}"),
+    ]
+    for ax, (mat, title, cmap, fmt) in zip(axes, panels):
+        vmax = mat.max() if mat.size and mat.max() > 0 else 1.0
+        im = ax.imshow(mat, cmap=cmap, vmin=0, vmax=vmax, aspect="equal")
+        for i in range(n):
+            for j in range(n):
+                v = mat[i, j]
+                ax.text(
+                    j,
+                    i,
+                    fmt(v),
+                    ha="center",
+                    va="center",
+                    fontsize=fs,
+                    color="white" if v > 0.6 * vmax else "#222222",
+                )
+        ax.set_xticks(np.arange(n), list(classes))
+        ax.set_yticks(np.arange(n), list(classes))
+        for tick in ax.get_xticklabels():
+            tick.set_rotation(45)
+            tick.set_ha("right")
+            tick.set_rotation_mode("anchor")
+        ax.set_xlabel("predicted label")
+        ax.set_ylabel("true label")
+        ax.set_title(title)
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    return fig
+
+
+@_with_rc
+def roc_pr_curves(
+    roc: dict[str, tuple[np.ndarray, np.ndarray, float]],
+    pr: dict[str, tuple[np.ndarray, np.ndarray, float, float]],
+    classes: Sequence[str],
+) -> Figure:
+    """One-vs-rest ROC (left) and precision–recall (right) curves per class.
+
+    ``roc[class] = (fpr, tpr, auc)``; ``pr[class] = (recall, precision, ap, prevalence)``.
+    One legend, outside the axes, gives AUC and AP per class.
+    """
+    cmap = colors_for(classes)
+    fig = new_figure(MAX_W, 4.4)
+    ax_roc, ax_pr = fig.subplots(1, 2)
+    ax_roc.plot([0, 1], [0, 1], linestyle=":", color="#999999", linewidth=1)
+    handles = []
+    for c in classes:
+        if c in roc:
+            fpr, tpr, auc = roc[c]
+            ax_roc.plot(fpr, tpr, color=cmap[c], linewidth=1.6)
+        if c in pr:
+            rec, prec, ap, prev = pr[c]
+            ax_pr.plot(rec, prec, color=cmap[c], linewidth=1.6, drawstyle="steps-post")
+            ax_pr.axhline(prev, color=cmap[c], linestyle=":", linewidth=0.8, alpha=0.6)
+        if c in roc or c in pr:
+            parts = [f"AUC {roc[c][2]:.3f}" if c in roc else "", f"AP {pr[c][2]:.3f}" if c in pr else ""]
+            handles.append(Line2D([], [], color=cmap[c], linewidth=2, label=f"{c}  ({', '.join(p for p in parts if p)})"))
+    handles.append(Line2D([], [], color="#999999", linestyle=":", label="chance"))
+    ax_roc.set_xlabel("false positive rate")
+    ax_roc.set_ylabel("true positive rate")
+    ax_roc.set_title("One-vs-rest ROC")
+    ax_pr.set_xlabel("recall")
+    ax_pr.set_ylabel("precision")
+    ax_pr.set_title("Precision–recall")
+    for ax in (ax_roc, ax_pr):
+        ax.set_xlim(-0.01, 1.01)
+        ax.set_ylim(-0.01, 1.02)
+        ax.set_aspect("equal")
+        _style(ax)
+    ax_pr.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, title="class")
+    return fig
+
+
+# ---------------------------------------------------------------- training
+@_with_rc
+def training_curves(curves: pd.DataFrame) -> Figure:
+    """Loss and accuracy per epoch, train (solid) and validation (dashed), one colour per fold.
+
+    ``curves`` is the long table written to ``curves.csv``: fold, epoch and any of
+    ``train_loss, val_loss, train_acc, val_acc``.
+    """
+    folds = list(dict.fromkeys(curves["fold"].astype(str)))
+    cmap = colormaps["viridis"]
+    fold_color = {f: cmap(i / max(1, len(folds) - 1) * 0.85) for i, f in enumerate(folds)}
+    fig = new_figure(MAX_W, 3.8)
+    axes = fig.subplots(1, 2)
+    for ax, kind, label in ((axes[0], "loss", "loss"), (axes[1], "acc", "accuracy (%)")):
+        for f in folds:
+            sub = curves[curves["fold"].astype(str) == f].sort_values("epoch")
+            for split, style in (("train", "-"), ("val", "--")):
+                col = f"{split}_{kind}"
+                if col not in sub or sub[col].isna().all():
+                    continue
+                y = sub[col].to_numpy(dtype=float)
+                if kind == "acc" and np.nanmax(y) <= 1.0:
+                    y = y * 100
+                ax.plot(sub["epoch"], y, linestyle=style, color=fold_color[f], linewidth=1.5, marker="o", markersize=2.5)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.set_title("Loss" if kind == "loss" else "Accuracy")
+        _style(ax)
+    handles = [Line2D([], [], color=fold_color[f], linewidth=2, label=f"fold {f}") for f in folds]
+    handles += [
+        Line2D([], [], color="#444444", linestyle="-", label="train"),
+        Line2D([], [], color="#444444", linestyle="--", label="validation"),
+    ]
+    axes[1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return fig
+
+
+# ---------------------------------------------------------------- embeddings
+@_with_rc
+def embedding_scatter(
+    xy: np.ndarray,
+    true: Sequence[str],
+    pred: Sequence[str],
+    classes: Sequence[str],
+    method: str,
+    axis_labels: tuple[str, str] = ("dimension 1", "dimension 2"),
+) -> Figure:
+    """Two panels: points coloured by true label and by predicted label."""
+    cmap = colors_for(classes)
+    xy = np.asarray(xy, dtype=float)
+    true = np.asarray(true).astype(str)
+    pred = np.asarray(pred).astype(str)
+    n = len(xy)
+    size = 14 if n <= 500 else (8 if n <= 1500 else 5)
+    fig = new_figure(MAX_W, 4.6)
+    axes = fig.subplots(1, 2, sharex=True, sharey=True)
+    for ax, labels, title in ((axes[0], true, "true label"), (axes[1], pred, "predicted label")):
+        for c in classes:
+            m = labels == c
+            if m.any():
+                ax.scatter(xy[m, 0], xy[m, 1], s=size, color=cmap[c], alpha=0.8, linewidths=0, label=c)
+        wrong = true != pred
+        if title == "predicted label" and wrong.any():
+            ax.scatter(xy[wrong, 0], xy[wrong, 1], s=size * 2.2, facecolors="none", edgecolors="black", linewidths=0.4)
+        ax.set_title(f"{method}, coloured by {title}")
+        ax.set_xlabel(axis_labels[0])
+        ax.set_ylabel(axis_labels[1])
+        _style(ax)
+    handles = [Line2D([], [], marker="o", linestyle="", color=cmap[c], label=c) for c in classes]
+    if (true != pred).any():
+        handles.append(
+            Line2D([], [], marker="o", linestyle="", markerfacecolor="none", markeredgecolor="black", label="misclassified")
+        )
+    axes[1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, title="class")
+    return fig
+
+
+@_with_rc
+def activation_heatmap(mean_abs: np.ndarray, classes: Sequence[str], dims: Sequence[int], subtitle: str) -> Figure:
+    """Mean |activation| per class × dimension (study 003)."""
+    mat = np.asarray(mean_abs, dtype=float)
+    fig = new_figure(MAX_W, max(2.6, 0.32 * len(classes) + 1.6))
+    ax = fig.add_subplot()
+    im = ax.imshow(mat, aspect="auto", cmap="magma", interpolation="nearest")
+    ax.set_yticks(np.arange(len(classes)), list(classes))
+    nd = len(dims)
+    step = max(1, int(np.ceil(nd / 16)))
+    ticks = np.arange(0, nd, step)
+    ax.set_xticks(ticks, [str(dims[i]) for i in ticks])
+    ax.set_xlabel("embedding dimension")
+    ax.set_ylabel("true class")
+    ax.set_title(f"Mean |activation| per class and dimension{subtitle}")
+    fig.colorbar(im, ax=ax, label="mean |activation|", shrink=0.9)
+    return fig
+
+
+@_with_rc
+def feature_variance(variance: np.ndarray) -> Figure:
+    """Per-dimension variance in dimension order and sorted (study 003)."""
+    var = np.asarray(variance, dtype=float)
+    fig = new_figure(MAX_W, 3.4)
+    axes = fig.subplots(1, 2)
+    if len(var) <= 100:
+        axes[0].bar(np.arange(len(var)), var, width=0.9, color="#4c72b0", linewidth=0)
+    else:  # too many bars to draw one by one at this size
+        axes[0].fill_between(np.arange(len(var)), 0, var, step="mid", color="#4c72b0", linewidth=0)
+    axes[0].set_xlabel("embedding dimension")
+    axes[0].set_ylabel("variance over test utterances")
+    axes[0].set_title("Variance per dimension")
+    srt = np.sort(var)[::-1]
+    axes[1].plot(np.arange(1, len(srt) + 1), srt, color="#4c72b0")
+    axes[1].set_xlabel("rank")
+    axes[1].set_ylabel("variance")
+    axes[1].set_title("Variance, sorted")
+    if len(srt) > 1 and srt.min() > 0 and srt.max() / srt.min() > 100:
+        axes[1].set_yscale("log")
+    for ax in axes:
+        _style(ax)
+    return fig
+
+
+@_with_rc
+def attention_weights(items: list[dict]) -> Figure:
+    """Attention-pooling weights over time for a few utterances.
+
+    ``items``: dicts with ``key``, ``label`` and ``weights`` (1-D array).
+    """
+    n = len(items)
+    ncols = 2 if n > 1 else 1
+    nrows = int(np.ceil(n / ncols))
+    fig = new_figure(MAX_W if ncols == 2 else 6.0, 2.2 * nrows + 0.4)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    cmap = colors_for([it["label"] for it in items])
+    for ax, it in zip(axes, items):
+        w = np.asarray(it["weights"], dtype=float).ravel()
+        t = np.arange(len(w))
+        ax.fill_between(t, 0, w, color=cmap[it["label"]], alpha=0.35, linewidth=0)
+        ax.plot(t, w, color=cmap[it["label"]], linewidth=1.2)
+        ax.axhline(1.0 / max(1, len(w)), color="#888888", linestyle=":", linewidth=0.8)
+        ax.set_title(f"{it['key']}  ·  {it['label']}", fontsize=9)
+        ax.set_xlabel("frame")
+        ax.set_ylabel("weight α")
+        _style(ax)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig
+
+
+@_with_rc
+def gradcam_gallery(items: list[dict]) -> Figure:
+    """Grad-CAM maps over their input spectrograms.
+
+    ``items``: dicts with ``spec`` (freq × time), ``map`` (any 2-D shape), ``key``,
+    ``label``, ``pred``.
+    """
+    n = len(items)
+    ncols = min(3, n)
+    nrows = int(np.ceil(n / ncols))
+    fig = new_figure(min(MAX_W, 3.3 * ncols + 0.3), 2.7 * nrows + 0.3)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for ax, it in zip(axes, items):
+        spec = np.asarray(it["spec"], dtype=float)
+        cam = np.asarray(it["map"], dtype=float)
+        if spec.ndim > 2:
+            spec = spec.reshape(-1, spec.shape[-1])
+        if cam.ndim > 2:
+            cam = cam.reshape(-1, cam.shape[-1])
+        if cam.ndim == 1:
+            cam = cam[None, :]
+        extent = (0, spec.shape[1], 0, spec.shape[0])
+        ax.imshow(spec, origin="lower", aspect="auto", cmap="gray_r", extent=extent, interpolation="nearest")
+        rng = np.ptp(cam)
+        camn = (cam - cam.min()) / rng if rng > 0 else np.zeros_like(cam)
+        rgba = colormaps["jet"](camn)
+        rgba[..., 3] = 0.65 * camn  # transparent where the map is low: the input stays visible
+        ax.imshow(rgba, origin="lower", aspect="auto", extent=extent, interpolation="bilinear")
+        ok = str(it["label"]) == str(it["pred"])
+        ax.set_title(
+            f"{it['key']}\ntrue {it['label']} · pred {it['pred']}",
+            fontsize=8.5,
+            color="#222222" if ok else "#b00020",
+        )
+        ax.set_xlabel("frame")
+        ax.set_ylabel("feature bin")
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig
+
+
+# ---------------------------------------------------------------- comparison
+@_with_rc
+def comparison_bars(rows: list[dict]) -> Figure:
+    """UA (mean ± std) of comparable runs; published figures marked as diamonds.
+
+    ``rows``: dicts with ``label``, ``ua``, ``ua_std`` (fractions, may be NaN) and
+    optional ``published`` (percent) and ``published_metric``.
+    """
+    n = len(rows)
+    fig = new_figure(8.5, 0.38 * n + 1.3)
+    ax = fig.add_subplot()
+    y = np.arange(n)[::-1]
+    ua = np.array([r["ua"] * 100 if r["ua"] == r["ua"] else np.nan for r in rows])
+    err = np.array([r["ua_std"] * 100 if r["ua_std"] == r["ua_std"] else 0.0 for r in rows])
+    ax.barh(y, ua, xerr=err, color="#4c72b0", height=0.6 if n > 1 else 0.4, capsize=3, label="UA (mean ± std over folds)")
+    for yi, v in zip(y, ua):
+        if v == v:
+            ax.text(1, yi, f"{v:.1f}", va="center", ha="left", color="white", fontsize=8)
+    pub = [(yi, r["published"]) for yi, r in zip(y, rows) if r.get("published") is not None]
+    if pub:
+        ax.scatter(
+            [p for _, p in pub],
+            [yi for yi, _ in pub],
+            marker="D",
+            color="#dd8452",
+            zorder=3,
+            label="published figure (authors' protocol)",
+        )
+    ax.set_yticks(y, [r["label"] for r in rows])
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("score (%)")
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: not labels[i].startswith("UA"))
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False)
+    _style(ax)
+    ax.grid(False, axis="y")
+    return fig

@@ -1,0 +1,64 @@
+import json
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from serkit.cli import app
+from audio_utils import synthetic_corpus
+
+runner = CliRunner()
+
+
+def _config(tmp_path, csv, extra=""):
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(f"""
+name: tiny
+data:
+  corpora: [{{name: csv, root: {csv}}}]
+features: {{kind: egemaps, cache_dir: {tmp_path / 'cache'}, n_jobs: 1}}
+model: {{name: svm, grid: {{clf__C: [1.0, 10.0]}}, inner_folds: 2}}
+protocol: {{kind: group_kfold, n_folds: 3}}
+{extra}
+""")
+    return cfg
+
+
+def test_serkit_run_end_to_end(tmp_path):
+    csv = synthetic_corpus(tmp_path / "corpus")
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["run", str(_config(tmp_path, csv)), "--out", str(out), "--quiet",
+                              "--no-report"])
+    assert res.exit_code == 0, res.output
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["protocol"] == {"kind": "group_kfold", "speaker_independent": True,
+                             "description": m["protocol"]["description"], "n_folds": 3}
+    assert m["ua"]["mean"] > 0.8 and len(m["folds"]) == 3  # the classes differ in pitch/loudness
+    for key in ("ua", "wa", "macro_f1"):
+        assert set(m[key]) >= {"mean", "std"}
+    pred = pd.read_csv(out / "predictions.csv")
+    assert list(pred.columns[:5]) == ["fold", "key", "speaker", "true", "pred"]
+    assert {"prob_angry", "prob_happy", "prob_sad"} <= set(pred.columns) and len(pred) == 72
+    assert (out / "config.yaml").is_file()
+    for fold in m["folds"]:  # speaker-independent: test speakers never in training
+        assert fold["n_train"] + fold["n_test"] == 72
+    by_fold = pred.groupby("fold")["speaker"].apply(set)
+    assert sum(len(s) for s in by_fold) == 6
+
+
+def test_overrides_and_speaker_dependent_label(tmp_path):
+    csv = synthetic_corpus(tmp_path / "corpus", speakers=3, per_label=4)
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["run", str(_config(tmp_path, csv)), "--out", str(out), "--quiet",
+                              "--no-report", "-o", "protocol.kind=random",
+                              "-o", "protocol.speaker_dependent=true", "-o", "model.grid=null"])
+    assert res.exit_code == 0, res.output
+    assert "SPEAKER-DEPENDENT" in res.output
+    assert json.loads((out / "metrics.json").read_text())["protocol"]["speaker_independent"] is False
+
+
+def test_clear_errors_for_bad_config_and_missing_corpus(tmp_path):
+    res = runner.invoke(app, ["run", str(tmp_path / "nope.yaml")])
+    assert res.exit_code == 2 and "config file not found" in res.output
+    cfg = _config(tmp_path, tmp_path / "missing.csv")
+    res = runner.invoke(app, ["run", str(cfg), "--quiet"])
+    assert res.exit_code == 2 and "not found" in res.output

@@ -1,0 +1,109 @@
+"""Training engine and TorchClassifier: learning, early stopping, resume, clone, splits."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+from serkit.models.nn import build_network
+from serkit.models.torch_estimator import TorchClassifier
+from serkit.training.engine import ArrayDataset, TrainConfig, fit_network
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+LABELS = np.array(["angry", "happy", "sad"])
+
+
+def separable_images(n=96, seed=0, h=16, w=20):
+    """Class k has a bright frequency band at rows 5k..5k+3."""
+    rng = np.random.default_rng(seed)
+    y = LABELS[rng.integers(0, 3, n)]
+    X = rng.normal(size=(n, h, w)).astype(np.float32)
+    for k, c in enumerate(LABELS):
+        X[y == c, 5 * k:5 * k + 4, :] += 2.0
+    return X, y
+
+
+def test_fit_lowers_loss_and_learns():
+    X, y = separable_images()
+    clf = TorchClassifier("cnn3", max_epochs=5, batch_size=16, lr=3e-3, patience=None, seed=1)
+    assert clf.fit(X, y) is clf
+    losses = [h["train_loss"] for h in clf.history_]
+    assert len(clf.history_) == 5 and losses[-1] < losses[0]
+    assert set(clf.history_[0]) == {"epoch", "train_loss", "val_loss", "train_acc", "val_acc", "lr"}
+    assert list(clf.classes_) == sorted(LABELS)
+    Xt, yt = separable_images(n=60, seed=5)
+    proba = clf.predict_proba(Xt)
+    assert proba.shape == (60, 3) and np.allclose(proba.sum(1), 1, atol=1e-5)
+    assert (clf.predict(Xt) == yt).mean() >= 0.9
+    assert clf.embed(Xt).shape == (60, 64)
+    assert clf.gradcam_target_ == "blocks.2.conv"
+
+
+def test_vector_mlp_with_groups_and_class_weights():
+    rng = np.random.default_rng(0)
+    n = 120
+    y = LABELS[rng.integers(0, 3, n)]
+    X = rng.normal(size=(n, 10)) * 5 + 100          # far from standardised: the estimator scales
+    X[:, 0] += 30 * (y == "angry")
+    X[:, 1] += 30 * (y == "sad")
+    groups = np.repeat([f"spk{i}" for i in range(8)], n // 8)
+    clf = TorchClassifier("mlp_001", max_epochs=8, batch_size=16, lr=3e-3, patience=None,
+                          class_weight="balanced", val_fraction=0.25)
+    clf.fit(X, y, groups=groups)
+    tr, va = clf._split(np.searchsorted(clf.classes_, y), groups)
+    assert not set(groups[tr]) & set(groups[va])      # speaker-grouped validation split
+    assert clf.n_val_ == len(va) and clf.n_val_ % 15 == 0
+    assert (clf.predict(X) == y).mean() >= 0.85
+
+
+def test_early_stopping_when_val_loss_stalls():
+    torch.manual_seed(0)
+    X, y = separable_images(n=48)
+    yi = np.searchsorted(np.unique(y), y)
+    net = build_network("cnn3", 3, (1, 16, 20))
+    cfg = TrainConfig(lr=0.0, max_epochs=20, patience=2, min_delta=0.5, scheduler=None)
+    res = fit_network(net, ArrayDataset(X[:36, None], yi[:36]), ArrayDataset(X[36:, None], yi[36:]),
+                      cfg, batch_size=16)
+    assert res.stopped_early and len(res.history) == 3 < cfg.max_epochs
+
+
+def test_checkpoint_resume(tmp_path):
+    X, y = separable_images(n=48)
+    clf = TorchClassifier("cnn3", max_epochs=2, batch_size=16, checkpoint_dir=str(tmp_path / "ck"))
+    clf.fit(X, y)
+    assert (tmp_path / "ck" / "last.ckpt").exists() and clf.n_epochs_ == 2
+    first = [h["train_loss"] for h in clf.history_]
+    clf.set_params(max_epochs=4).fit(X, y)
+    assert clf.start_epoch_ == 2 and clf.n_epochs_ == 4
+    assert [h["epoch"] for h in clf.history_] == [1, 2, 3, 4]
+    assert [h["train_loss"] for h in clf.history_[:2]] == first
+
+
+def test_clone_and_params():
+    clf = TorchClassifier("mlp_001", network_params={"hidden": [32, 16], "dropout": 0.1},
+                          augment={"gaussian_noise": {"std": 0.1}}, lr=5e-4, seed=3)
+    c2 = clone(clf)
+    assert c2.get_params() == clf.get_params() and c2 is not clf
+    assert not hasattr(c2, "network_")
+
+
+def test_hybrid_dict_input_and_warmup_schedule():
+    rng = np.random.default_rng(0)
+    n = 40
+    y = LABELS[rng.integers(0, 3, n)]
+    X = {"spec": rng.normal(size=(n, 12, 10)).astype(np.float32),
+         "scalars": rng.normal(size=(n, 4)).astype(np.float32)}
+    X["scalars"][:, 0] += 3 * np.searchsorted(LABELS, y)
+    clf = TorchClassifier("cnn_mlp", network_params={"spec_pool": (2, 2)}, max_epochs=2, batch_size=8,
+                          scheduler="warmup_cosine", scheduler_params={"warmup_steps": 3},
+                          optimizer="adamw", weight_decay=0.01, label_smoothing=0.1)
+    clf.fit(X, y)
+    assert clf.predict_proba(X).shape == (n, 3)
+    lrs = [h["lr"] for h in clf.history_]
+    assert lrs[0] < 1e-3 and lrs[0] != lrs[1]       # warm-up starts below the peak lr
+
+
+def test_cpu_precision_fallback_and_bad_network():
+    with pytest.raises(KeyError):
+        TorchClassifier("nope").fit(np.zeros((4, 3)), ["a", "b", "a", "b"])
