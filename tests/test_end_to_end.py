@@ -62,3 +62,42 @@ def test_clear_errors_for_bad_config_and_missing_corpus(tmp_path):
     cfg = _config(tmp_path, tmp_path / "missing.csv")
     res = runner.invoke(app, ["run", str(cfg), "--quiet"])
     assert res.exit_code == 2 and "not found" in res.output
+
+
+def test_data_scan_json(tmp_path):
+    csv = synthetic_corpus(tmp_path / "corpus", speakers=2, per_label=2)
+    res = runner.invoke(app, ["data", "scan", "csv", str(csv), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["utterances"] == 12 and summary["speakers"] == 2
+    assert summary["labels"] == {"angry": 4, "happy": 4, "sad": 4}
+    assert summary["duration_s"] > 9 and summary["problems"] == []
+    res = runner.invoke(app, ["data", "scan", "nosuchcorpus", str(tmp_path)])
+    assert res.exit_code == 2 and "unknown corpus" in res.output
+
+
+def test_cnn_run_gradcam_and_report(tmp_path):
+    """A tiny CNN run through the same pipeline, then Grad-CAM and the HTML report on it."""
+    csv = synthetic_corpus(tmp_path / "corpus", speakers=4, per_label=3)
+    cfg = tmp_path / "cnn.yaml"
+    cfg.write_text(f"""
+name: tiny_cnn
+data: {{corpora: [{{name: csv, root: {csv}}}]}}
+features: {{kind: melimage, params: {{size: 32}}, cache_dir: {tmp_path / 'cache'}, n_jobs: 1}}
+model: {{name: cnn3, params: {{max_epochs: 3, batch_size: 8, patience: null, progress_bar: false}}}}
+protocol: {{kind: group_kfold, n_folds: 2}}
+""")
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["run", str(cfg), "--out", str(out), "--quiet", "--no-report"])
+    assert res.exit_code == 0, res.output
+    hist = pd.read_csv(out / "folds" / "fold1" / "history.csv")
+    assert len(hist) == 3 and {"train_loss", "val_loss"} <= set(hist.columns)
+    res = runner.invoke(app, ["explain", "gradcam", str(out), "--fold", "fold1"])
+    assert res.exit_code == 0, res.output
+    maps = sorted((out / "folds" / "fold1" / "gradcam").glob("*.npz"))
+    assert len(maps) == 3  # one test utterance per class
+    import numpy as np
+    with np.load(maps[0]) as z:
+        assert z["map"].shape == (32, 32) and 0 <= z["map"].min() and z["map"].max() <= 1
+    html = (out / "report.html").read_text()
+    assert "Grad-CAM" in html and html.count("data:image/png;base64") >= 5

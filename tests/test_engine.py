@@ -107,3 +107,13 @@ def test_hybrid_dict_input_and_warmup_schedule():
 def test_cpu_precision_fallback_and_bad_network():
     with pytest.raises(KeyError):
         TorchClassifier("nope").fit(np.zeros((4, 3)), ["a", "b", "a", "b"])
+
+
+def test_pretrain_and_attention_paths():
+    X, y = separable_images(n=32, h=16, w=16)
+    clf = TorchClassifier("cnn3", pretrain={"epochs": 1}, max_epochs=1, batch_size=8).fit(X, y)
+    assert len(clf.pretrain_losses_) == 3 and clf.attention(X) is None
+    Xc = np.random.default_rng(0).normal(size=(12, 41, 24)).astype(np.float32)
+    crnn = TorchClassifier("mfcc_crnn_003", max_epochs=1, batch_size=4, val_fraction=0).fit(Xc, y[:12])
+    att = crnn.attention(Xc)
+    assert att.shape == (12, 6) and np.allclose(att.sum(1), 1, atol=1e-5)

@@ -240,3 +240,19 @@ def test_compare_default_and_directory_outputs(runs, tmp_path, monkeypatch):
     assert md_path == d / "comparison.md" and html_path == d / "comparison.html"
     md_path, _ = write_comparison([runs["cnn4_si"]], tmp_path / "x.html")
     assert md_path == tmp_path / "x.md"
+
+
+def test_named_folds_and_object_arrays(tmp_path):
+    """Fold ids like "fold1" (as `serkit run` writes them) and object-dtype npz arrays."""
+    run = make_run(tmp_path / "named", n_folds=2, attention=False, gradcam=False, history=False)
+    pred = pd.read_csv(run / "predictions.csv")
+    pred["fold"] = "fold" + (pred["fold"] + 1).astype(str)
+    pred.to_csv(run / "predictions.csv", index=False)
+    for k in (0, 1):
+        d = run / "folds" / str(k)
+        z = dict(np.load(d / "embeddings.npz"))
+        np.savez(d / "embeddings.npz", **{key: (v.astype(object) if v.dtype.kind == "U" else v) for key, v in z.items()})
+        d.rename(run / "folds" / f"fold{k + 1}")
+    html = write_report(run, tsne=False).read_text()
+    assert "<td class=\"text\">fold1</td>" in html and "fold fold1" not in html
+    assert pd.read_csv(run / "report_data" / "pca.csv")["fold"].eq("fold1").all()

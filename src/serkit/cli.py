@@ -124,6 +124,25 @@ def data_scan(corpus: str = typer.Argument(..., help="ravdess, cremad, tess, sav
         render_summary(summary, console)
 
 
+@explain_app.command("gradcam")
+def explain_gradcam(run_dir: Path = typer.Argument(..., help="run directory of a CNN experiment"),
+                    fold: Optional[str] = typer.Option(None, "--fold", help="one fold (default: all)"),
+                    per_class: int = typer.Option(1, "--per-class", help="test utterances per class"),
+                    key: Optional[List[str]] = typer.Option(None, "--key", help="explain these utterances"),
+                    report: bool = typer.Option(True, "--report/--no-report",
+                                                help="rewrite report.html with the gallery")) -> None:
+    """Grad-CAM heat maps on the last convolutional layer, saved as PNG + NPZ in the run dir."""
+    from serkit.evaluation.explain import gradcam_run
+
+    try:
+        paths = gradcam_run(run_dir, fold=fold, per_class=per_class, keys=key or None)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    console.print(f"{len(paths)} Grad-CAM maps written under {run_dir}/folds/*/gradcam/")
+    if report:
+        _write_report(run_dir)
+
+
 @app.command("list")
 def list_components() -> None:
     """Corpora, label sets, feature kinds, models and protocols serkit knows."""

@@ -59,9 +59,18 @@ class AudioConfig(_Strict):
     crop: Literal["start", "center"] = "start"
 
 
+class SecondaryFeatures(_Strict):
+    """A second feature stream for two-branch networks (study 001's CNN + MLP hybrid)."""
+
+    kind: str = "handcrafted"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 class FeatureConfig(_Strict):
     kind: str = "egemaps"
     params: dict[str, Any] = Field(default_factory=dict)
+    secondary: SecondaryFeatures | None = Field(
+        None, description="when set, models receive {'spec': primary, 'scalars': secondary (+metadata)}")
     metadata: list[str] = Field(default_factory=list,
                                 description="manifest columns appended as (label-encoded) features")
     speaker_norm: bool = Field(

@@ -6,6 +6,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from collections.abc import Mapping
 from pathlib import Path
 
 import joblib
@@ -18,6 +19,7 @@ from serkit.config import RunConfig, dump_config
 from serkit.corpora import load_corpora
 from serkit.corpora.manifest import LabelOptions
 from serkit.evaluation import metrics as M
+from serkit.evaluation.explain import save_attention
 from serkit.evaluation.splits import Fold, ProtocolInfo, make_folds
 from serkit.features.base import make_extractor
 from serkit.features.extract import extract_manifest
@@ -55,9 +57,8 @@ def load_manifest(cfg: RunConfig) -> tuple[pd.DataFrame, list[dict]]:
     result = load_corpora(specs, label_set=cfg.data.label_set, label_options=opts)
     manifest = result.manifest
     if cfg.data.max_per_label:
-        manifest = (manifest.groupby("label", group_keys=False)
-                    .apply(lambda d: d.sample(min(len(d), cfg.data.max_per_label), random_state=cfg.seed))
-                    .sort_index().reset_index(drop=True))
+        manifest = (manifest.sample(frac=1.0, random_state=cfg.seed).groupby("label")
+                    .head(cfg.data.max_per_label).sort_index().reset_index(drop=True))
     if manifest.empty:
         raise ValueError("the manifest is empty: no usable utterances were found")
     return manifest, [p.as_dict() for p in result.problems]
@@ -73,6 +74,39 @@ def metadata_features(manifest: pd.DataFrame, columns: list[str]) -> np.ndarray:
         codes, _ = pd.factorize(manifest[c].astype(str), sort=True)
         cols.append(codes.astype(np.float32))
     return np.stack(cols, axis=1) if cols else np.zeros((len(manifest), 0), np.float32)
+
+
+def _take(X, idx):
+    return {k: v[idx] for k, v in X.items()} if isinstance(X, Mapping) else X[idx]
+
+
+def build_features(cfg: RunConfig, manifest: pd.DataFrame, progress: bool = True, log=print):
+    """Extract the configured features; returns ``(X, manifest of usable rows, failures)``.
+
+    ``X`` is an array, or ``{"spec": ..., "scalars": ...}`` when ``features.secondary`` is set.
+    Files that fail are reported and skipped; everything else is kept.
+    """
+    fc = cfg.features
+    streams = [(fc.kind, fc.params)] + ([(fc.secondary.kind, fc.secondary.params)] if fc.secondary else [])
+    results = [extract_manifest(manifest, make_extractor(kind, params), cfg.audio.model_dump(),
+                                cache_dir=fc.cache_dir, n_jobs=fc.n_jobs, progress=progress)
+               for kind, params in streams]
+    ok = np.logical_and.reduce([r.ok for r in results])
+    failures = {f["path"]: f for r in results for f in r.failures}
+    for f in failures.values():
+        log(f"[yellow]skipped[/] {f['error']}")
+    arrays = [r.features[ok[r.ok]] for r in results]
+    manifest = manifest[ok].reset_index(drop=True)
+    speakers = manifest["speaker"].astype(str).to_numpy()
+    if fc.speaker_norm:
+        arrays = [speaker_normalize(a, speakers) for a in arrays]
+    if fc.metadata:
+        if arrays[-1].ndim != 2:
+            raise ValueError("features.metadata can only be appended to vector features "
+                             "(use features.secondary for spectrogram models)")
+        arrays[-1] = np.hstack([arrays[-1], metadata_features(manifest, fc.metadata)])
+    X = {"spec": arrays[0], "scalars": arrays[1]} if fc.secondary else arrays[0]
+    return X, manifest, list(failures.values())
 
 
 def speaker_normalize(X: np.ndarray, speakers: np.ndarray) -> np.ndarray:
@@ -96,16 +130,27 @@ def build_estimator(cfg: RunConfig, info: ProtocolInfo):
     return est
 
 
-def _fit(est, X, y, groups):
-    if getattr(est, "accepts_groups", False):
-        return est.fit(X, y, groups=groups)
-    return est.fit(X.reshape(len(X), -1) if X.ndim > 2 and not hasattr(est, "embed") else X, y)
+def _model_input(est, X):
+    """scikit-learn models get 2-D arrays; torch estimators (which have ``embed``) get X as is."""
+    if hasattr(est, "embed") or isinstance(X, Mapping) or X.ndim <= 2:
+        return X
+    return X.reshape(len(X), -1)
+
+
+def _fit(est, X, y, groups, validation=None):
+    """Fit with speaker groups where the estimator takes them, and the protocol's validation
+    speakers (speaker_holdout) where it takes those."""
+    kw = {}
+    if getattr(est, "accepts_groups", False) or getattr(est, "accepts_validation", False):
+        kw["groups"] = groups
+    if validation is not None and getattr(est, "accepts_validation", False):
+        kw["validation"] = validation
+    return est.fit(_model_input(est, X), y, **kw)
 
 
 def _proba(est, X, classes: list[str]) -> np.ndarray:
-    Xin = X.reshape(len(X), -1) if X.ndim > 2 and not hasattr(est, "embed") else X
-    p = est.predict_proba(Xin)
-    out = np.zeros((len(X), len(classes)), dtype=np.float64)
+    p = est.predict_proba(_model_input(est, X))
+    out = np.zeros((len(p), len(classes)), dtype=np.float64)
     for j, c in enumerate([str(c) for c in est.classes_]):
         out[:, classes.index(c)] = p[:, j]
     return out
@@ -114,7 +159,7 @@ def _proba(est, X, classes: list[str]) -> np.ndarray:
 def _embedding(est, X) -> np.ndarray:
     if hasattr(est, "embed"):
         return np.asarray(est.embed(X))
-    flat = X.reshape(len(X), -1)
+    flat = X.reshape(len(X), -1)  # classical models: the (standardised) input features
     sd = flat.std(axis=0)
     return (flat - flat.mean(axis=0)) / np.where(sd > 1e-8, sd, 1.0)
 
@@ -132,19 +177,7 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path | None = None, *, progres
     manifest, problems = load_manifest(cfg)
     log(f"[bold]{cfg.name}[/]: {len(manifest)} utterances, {manifest['speaker'].nunique()} speakers, "
         f"labels {({k: int(v) for k, v in manifest['label'].value_counts().sort_index().items()})}")
-    extractor = make_extractor(cfg.features.kind, cfg.features.params)
-    ext = extract_manifest(manifest, extractor, cfg.audio.model_dump(), cache_dir=cfg.features.cache_dir,
-                           n_jobs=cfg.features.n_jobs, progress=progress)
-    for f in ext.failures:
-        log(f"[yellow]skipped[/] {f['error']}")
-    manifest = manifest[ext.ok].reset_index(drop=True)
-    X = ext.features
-    if cfg.features.speaker_norm:
-        X = speaker_normalize(X, manifest["speaker"].astype(str).to_numpy())
-    if cfg.features.metadata:
-        if X.ndim != 2:
-            raise ValueError("features.metadata can only be appended to vector features")
-        X = np.hstack([X, metadata_features(manifest, cfg.features.metadata)])
+    X, manifest, failures = build_features(cfg, manifest, progress, log)
     manifest.to_csv(run_dir / "manifest.csv", index=False)
 
     p = cfg.protocol
@@ -165,8 +198,9 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path | None = None, *, progres
         est = clone(template)
         if hasattr(est, "checkpoint_dir") and getattr(est, "checkpoint_dir", None) is None:
             est.set_params(checkpoint_dir=str(run_dir / "folds" / fold.name / "checkpoints"))
-        _fit(est, X[fold.train], y[fold.train], groups[fold.train])
-        proba = _proba(est, X[fold.test], classes)
+        validation = None if fold.valid is None else (_take(X, fold.valid), y[fold.valid])
+        _fit(est, _take(X, fold.train), y[fold.train], groups[fold.train], validation)
+        proba = _proba(est, _take(X, fold.test), classes)
         pred = np.asarray(classes)[proba.argmax(axis=1)]
         fm = M.compute(y[fold.test], pred, classes, proba)
         fm.update(fold=fold.name, n_train=int(len(fold.train)), n_test=int(len(fold.test)),
@@ -186,8 +220,9 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path | None = None, *, progres
         fdir = run_dir / "folds" / fold.name
         fdir.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(fdir / "embeddings.npz", keys=test_keys,
-                            embedding=_embedding(est, X[fold.test]).astype(np.float32),
+                            embedding=_embedding(est, _take(X, fold.test)).astype(np.float32),
                             true=y[fold.test], pred=pred)
+        save_attention(est, _take(X, fold.test), test_keys, y[fold.test], fdir)
         if getattr(est, "history_", None):
             pd.DataFrame(est.history_).to_csv(fdir / "history.csv", index=False)
         if cfg.model.save:
@@ -206,8 +241,8 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path | None = None, *, progres
                      "description": info.description, "n_folds": len(folds)},
         **agg, "folds": fold_metrics,
         "published": cfg.published.model_dump() if cfg.published else None,
-        "skipped_files": ext.failures, "corpus_problems": problems[:200],
+        "skipped_files": failures, "corpus_problems": problems[:200],
         "wall_time_s": round(time.time() - t0, 1),
     }
     (run_dir / "metrics.json").write_text(json.dumps(result, indent=1))
-    return RunResult(run_dir, result, info, ext.failures)
+    return RunResult(run_dir, result, info, failures)

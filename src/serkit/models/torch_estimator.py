@@ -39,6 +39,12 @@ def _take(X, idx):
     return X[idx]
 
 
+def _concat(a, b):
+    if isinstance(a, Mapping):
+        return {k: np.concatenate([a[k], b[k]]) for k in a}
+    return np.concatenate([a, b])
+
+
 def _n_samples(X) -> int:
     return len(next(iter(X.values()))) if isinstance(X, Mapping) else len(X)
 
@@ -200,15 +206,30 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             return [float(self.class_weight.get(c, 1.0)) for c in self.classes_]
         raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {self.class_weight!r}")
 
-    def fit(self, X, y, groups=None) -> TorchClassifier:
-        """Hold out a validation split (speaker-grouped when ``groups`` is given), then train."""
+    #: the run pipeline passes a protocol's validation speakers (speaker_holdout) as ``validation``
+    accepts_validation = True
+
+    def fit(self, X, y, groups=None, validation=None) -> TorchClassifier:
+        """Train; validation for early stopping is ``validation=(X_val, y_val)`` when given, else a
+        split held out from ``X`` (speaker-grouped when ``groups`` is given)."""
         y = np.asarray(y).astype(str)
         self.classes_ = np.unique(y)
         y_idx = np.searchsorted(self.classes_, y)
         X = self._shape_input(X)
         if _n_samples(X) != len(y):
             raise ValueError(f"X has {_n_samples(X)} samples, y has {len(y)}")
-        tr, va = self._split(y_idx, groups)
+        if validation is not None:
+            X_val, y_val = validation
+            y_val = np.asarray(y_val).astype(str)
+            unknown = sorted(set(y_val) - set(self.classes_))
+            if unknown:
+                raise ValueError(f"validation labels {unknown} do not occur in the training data")
+            n = len(y)
+            X = _concat(X, self._shape_input(X_val))
+            y_idx = np.concatenate([y_idx, np.searchsorted(self.classes_, y_val)])
+            tr, va = np.arange(n), np.arange(n, n + len(y_val))
+        else:
+            tr, va = self._split(y_idx, groups)
         self.scaler_ = self._fit_scaler(_take(X, tr))
         X = self._transform(X)
         X_tr, X_va = _take(X, tr), (None if va is None else _take(X, va))
@@ -280,3 +301,20 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     def embed(self, X) -> np.ndarray:
         """Penultimate-layer representation ``(n, d)``."""
         return self._run(X, "embed")
+
+    def attention(self, X) -> np.ndarray | None:
+        """Attention weights over time ``(n, T')`` of networks with attention pooling, else None."""
+        if not hasattr(self.network_, "last_attention"):
+            return None
+        Xp = self._prepare(X)
+        n = _n_samples(Xp)
+        out = []
+        self.network_.eval()
+        with torch.inference_mode():
+            for i in range(0, n, self.eval_batch_size):
+                xb = _take(Xp, slice(i, i + self.eval_batch_size))
+                xb = ({k: torch.as_tensor(v) for k, v in xb.items()} if isinstance(xb, Mapping)
+                      else torch.as_tensor(xb))
+                self.network_(xb)
+                out.append(self.network_.last_attention.cpu().numpy())
+        return np.concatenate(out)

@@ -160,7 +160,7 @@ def per_class_f1_boxplot(per_fold_class: pd.DataFrame, classes: Sequence[str]) -
     data = [per_fold_class.loc[per_fold_class["class"] == c, "f1"].to_numpy(dtype=float) * 100 for c in classes]
     fig = new_figure(max(6.0, 0.75 * len(classes) + 2.0), 3.6)
     ax = fig.add_subplot()
-    bp = ax.boxplot(data, patch_artist=True, widths=0.55, medianprops={"color": "black"})
+    bp = ax.boxplot(data, patch_artist=True, widths=0.55, medianprops={"color": "black"}, showfliers=False)
     for patch, c in zip(bp["boxes"], classes):
         patch.set_facecolor(cmap[c])
         patch.set_alpha(0.75)
@@ -314,7 +314,7 @@ def training_curves(curves: pd.DataFrame) -> Figure:
         ax.set_ylabel(label)
         ax.set_title("Loss" if kind == "loss" else "Accuracy")
         _style(ax)
-    handles = [Line2D([], [], color=fold_color[f], linewidth=2, label=f"fold {f}") for f in folds]
+    handles = [Line2D([], [], color=fold_color[f], linewidth=2, label=f if f.lower().startswith("fold") else f"fold {f}") for f in folds]
     handles += [
         Line2D([], [], color="#444444", linestyle="-", label="train"),
         Line2D([], [], color="#444444", linestyle="--", label="validation"),
@@ -388,7 +388,7 @@ def feature_variance(variance: np.ndarray) -> Figure:
     var = np.asarray(variance, dtype=float)
     fig = new_figure(MAX_W, 3.4)
     axes = fig.subplots(1, 2)
-    if len(var) <= 100:
+    if len(var) <= 40:
         axes[0].bar(np.arange(len(var)), var, width=0.9, color="#4c72b0", linewidth=0)
     else:  # too many bars to draw one by one at this size
         axes[0].fill_between(np.arange(len(var)), 0, var, step="mid", color="#4c72b0", linewidth=0)
@@ -402,7 +402,10 @@ def feature_variance(variance: np.ndarray) -> Figure:
     axes[1].set_title("Variance, sorted")
     if len(srt) > 1 and srt.min() > 0 and srt.max() / srt.min() > 100:
         axes[1].set_yscale("log")
+    else:
+        axes[1].set_ylim(bottom=0, top=max(srt.max() * 1.05, 1e-12) if len(srt) else 1)
     for ax in axes:
+        ax.ticklabel_format(axis="y", useOffset=False) if ax.get_yscale() == "linear" else None
         _style(ax)
     return fig
 

@@ -27,7 +27,7 @@ from . import html as H
 from . import plots
 from .colors import colors_for
 
-__all__ = ["Run", "load_run", "run_summary", "write_report", "as_fraction", "format_wall_time", "protocol_text"]
+__all__ = ["Run", "load_run", "run_summary", "write_report", "as_fraction", "fold_name", "format_wall_time", "protocol_text"]
 
 MAX_EMBED_POINTS = 2000
 MAX_GRADCAM = 12
@@ -100,10 +100,18 @@ class Run:
     def folds(self) -> list[str]:
         if self.predictions is not None and "fold" in self.predictions:
             return _natural_sorted(self.predictions["fold"].astype(str).unique())
+        if self.predictions is not None and len(self.predictions):
+            return ["0"]  # one test set without a fold column
         mf = self.metrics.get("folds")
         if isinstance(mf, list) and mf:
             return [str(f.get("fold", i)) if isinstance(f, dict) else str(i) for i, f in enumerate(mf)]
         return list(self.fold_dirs)
+
+
+def fold_name(fold: Any) -> str:
+    """``"fold 0"`` for bare ids, the id itself when it already reads ``fold1``."""
+    f = str(fold)
+    return f if f.lower().startswith("fold") else f"fold {f}"
 
 
 def _natural_sorted(values) -> list[str]:
@@ -400,11 +408,21 @@ def _header(ctx: _Ctx, summary: dict) -> str:
         from serkit import __version__
 
         version = f"not recorded (report written by serkit {__version__})"
+    description = run.meta("description")
+    counts = []
+    for key, word in (("n_utterances", "utterances"), ("n_speakers", "speakers")):
+        if isinstance(run.metrics.get(key), (int, float)):
+            counts.append(f"{int(run.metrics[key])} {word}")
+    if not counts and run.predictions is not None:
+        counts.append(f"{len(run.predictions)} test predictions")
+        if "speaker" in run.predictions:
+            counts.append(f"{run.predictions['speaker'].nunique()} speakers")
     items = [
         ("Experiment", H.esc(summary["name"])),
+        *([("Description", H.esc(description))] if description else []),
         ("Model", H.esc(summary["model"])),
         ("Features", H.esc(summary["features"])),
-        ("Corpora", H.esc(summary["corpora"])),
+        ("Corpora", H.esc(summary["corpora"] + (f" ({', '.join(counts)})" if counts else ""))),
         ("Label set", f"{H.esc(summary['label_set'])} ({len(run.classes)} classes): {classes_html}"),
         ("Protocol", H.esc(summary["protocol_text"])),
         ("Folds", H.esc(summary["n_folds"] or "not recorded")),
@@ -464,7 +482,7 @@ def _metrics_section(ctx: _Ctx, summary: dict) -> str:
     out = []
     rows, classes = [], []
     for _, r in per_fold.iterrows():
-        rows.append([f"fold {r['fold']}", "" if pd.isna(r["n"]) else int(r["n"]), _pct(r["ua"]), _pct(r["wa"]), _pct(r["macro_f1"])])
+        rows.append([fold_name(r["fold"]), "" if pd.isna(r["n"]) else int(r["n"]), _pct(r["ua"]), _pct(r["wa"]), _pct(r["macro_f1"])])
         classes.append("")
     n_total = int(per_fold["n"].sum()) if len(per_fold) and per_fold["n"].notna().all() else ""
     rows.append(
@@ -738,10 +756,14 @@ def _embedding_section(ctx: _Ctx) -> tuple[str, str]:
     X = np.nan_to_num(emb[idx])
     base = pd.DataFrame({"fold": fold, "key": keys[idx], "true": true[idx], "pred": pred[idx]})
     where = (
-        f"Test utterances of fold {fold} ({len(idx)} of {n}"
+        f"Test utterances of {fold_name(fold)} ({len(idx)} of {n}"
         + (", random subsample" if len(idx) < n else "")
         + f"; {d}-dimensional embeddings)."
-        + (f" Only this fold is shown: the {n_folds_emb} fold models have unrelated embedding spaces." if n_folds_emb > 1 else "")
+        + (
+            f" Only this fold is shown: each of the {n_folds_emb} fold models has its own embedding space."
+            if n_folds_emb > 1
+            else ""
+        )
     )
     out = [H.note(where)]
     if len(idx) >= 3 and d >= 2:
@@ -809,17 +831,19 @@ def _embedding_section(ctx: _Ctx) -> tuple[str, str]:
             ctx.fig(
                 plots.activation_heatmap(mean_abs[:, dims], labs, dims.tolist(), sub),
                 "heat-map of mean absolute activation per class and dimension",
-                f"Mean |activation| of each embedding dimension per true class, fold {fold}.",
+                f"Mean |activation| of each embedding dimension per true class, {fold_name(fold)}.",
                 links,
             )
         )
     var = emb.var(axis=0)
     links = [ctx.csv("feature_variance.csv", pd.DataFrame({"dimension": np.arange(d), "variance": var}))]
+    flat = var.size > 1 and var.max() > 0 and (var.max() - var.min()) / var.max() < 0.01
     act.append(
         ctx.fig(
             plots.feature_variance(var),
             "variance of each embedding dimension",
-            f"Variance of each embedding dimension over the test utterances of fold {fold}.",
+            f"Variance of each embedding dimension over the test utterances of {fold_name(fold)}."
+            + (" All dimensions have the same variance: these embeddings look standardised." if flat else ""),
             links,
         )
     )
@@ -910,7 +934,7 @@ def _gradcam_section(ctx: _Ctx) -> str:
         figs = []
         for fold, p in pngs:
             ctx.n_images += 1
-            figs.append(H.figure(plots.png_data_uri(p.read_bytes()), f"Grad-CAM image {p.stem}", f"fold {fold}: {p.name}"))
+            figs.append(H.figure(plots.png_data_uri(p.read_bytes()), f"Grad-CAM image {p.stem}", f"{fold_name(fold)}: {p.name}"))
         out.append('<div class="gallery">' + "".join(figs) + "</div>")
     return "".join(out)
 

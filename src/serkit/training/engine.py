@@ -10,7 +10,8 @@ per-epoch :class:`HistoryCallback`. After training the best weights (lowest ``va
 Devices: ``accelerator="auto"`` uses a GPU when there is one, else the CPU; ``devices`` and
 ``strategy`` are passed through, e.g. ``accelerator="gpu", devices=4, strategy="ddp"`` (multi-node:
 add ``num_nodes`` in ``TrainConfig.trainer_kwargs`` and launch with ``torchrun`` / SLURM as Lightning
-documents). ``precision="16-mixed"`` / ``"bf16-mixed"`` apply on GPU; on CPU precision falls back to
+documents; give an explicit ``checkpoint_dir`` on shared storage so every rank sees the same
+files). ``precision="16-mixed"`` / ``"bf16-mixed"`` apply on GPU; on CPU precision falls back to
 32-bit.
 """
 from __future__ import annotations
@@ -295,6 +296,7 @@ def fit_network(network: nn.Module, train_data: Dataset | DataLoader,
     if show_bar:
         callbacks.append(TQDMProgressBar())
 
+    network.train()
     module = SERLightningModule(network, config, augment, monitor=monitor)
     last = Path(ckpt_dir) / "last.ckpt"
     resume_path = str(last) if (config.checkpoint_dir and config.resume and last.exists()) else None

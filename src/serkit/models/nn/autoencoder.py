@@ -95,4 +95,5 @@ def greedy_layerwise_pretrain(network: SpectrogramCNN, X: np.ndarray | torch.Ten
         losses.append(last)
         _calibrate_bn(block, current.to(device), batch_size)
         current = _propagate([block], current.to(device), batch_size).cpu()
+    network.train()
     return losses

@@ -100,7 +100,8 @@ class SpectrogramCNN(SERNetwork):
     fc_dropout : dropout after each hidden FC layer (scalar or per layer); ``input_dropout`` before it.
     pooling : "flatten" (adaptive pool to the nominal conv grid, then flatten) or "gap" (global average).
     order : "bn_relu" (PyTorch studies) or "relu_bn" (Keras, study 003).
-    dense_l2 : weight decay applied to the first FC layer only (Keras ``l2(λ)`` ≈ ``2λ``).
+    dense_l2 : weight decay applied to the first FC layer only (Keras ``l2(λ)`` = ``2λ`` with Adam,
+        whose weight decay is the coupled L2 gradient term; with AdamW it is decoupled).
     """
 
     def __init__(self, n_classes: int, input_shape: Sequence[int] = (1, 128, 128), *,
