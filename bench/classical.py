@@ -51,7 +51,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "classical.md"))
     args = ap.parse_args()
     console = Console()
-    rows, t0 = [], time.time()
+    rows, t0 = existing_rows(args.out), time.time()
     jobs = [(ROOT / f"configs/bench/{c}_egemaps_svm.yaml", s, SYSTEMS[s], f"{c}_{s}")
             for c in args.corpora for s in args.systems]
     if args.seeds:
@@ -61,9 +61,24 @@ def main() -> None:
         cfg = load_config(cfg_path, overrides + [f"name={name}", "report=false"])
         console.rule(name)
         res = run_experiment(cfg, ROOT / "runs" / "bench" / name, progress=False, console=console)
-        rows.append(row(res.metrics, system))
-        write(args.out, rows, time.time() - t0)
+        rows[row_key(row(res.metrics, system))] = row(res.metrics, system)
+        write(args.out, list(rows.values()), time.time() - t0)
     console.print(Path(args.out).read_text())
+
+
+def row_key(line: str) -> tuple[str, str, str]:
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    return cells[0], cells[1], cells[2].split(" (")[0]
+
+
+def existing_rows(out: str) -> dict:
+    """Rows already in the table (kept unless the same corpus/system/protocol is rerun)."""
+    path = Path(out)
+    if not path.is_file():
+        return {}
+    lines = [ln for ln in path.read_text().splitlines() if ln.startswith("| ") and
+             not ln.startswith("| corpora") and not ln.startswith("|---")]
+    return {row_key(ln): ln for ln in lines}
 
 
 def write(out: str, rows: list[str], total: float) -> None:
@@ -76,7 +91,7 @@ def write(out: str, rows: list[str], total: float) -> None:
             "| corpora | system | protocol | UA % | WA % | macro-F1 % | wall s | published |",
             "|---|---|---|---|---|---|---|---|"]
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text("\n".join(head + rows + ["", f"Total wall time: {total / 60:.1f} min", ""]))
+    Path(out).write_text("\n".join(head + rows + ["", f"Wall time of the last bench invocation: {total / 60:.1f} min", ""]))
 
 
 if __name__ == "__main__":

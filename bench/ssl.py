@@ -7,7 +7,7 @@ only. Writes bench/results/ssl.md beside the EmoBox published figures; run direc
 runs/bench/.
 
     .venv/bin/python bench/ssl.py [--corpora emodb savee] [--backbones whisper_base whisper_tiny]
-                                  [--extract-only] [--variants default svm no_spknorm]
+                                  [--extract-only] [--variants default logreg no_spknorm]
 """
 from __future__ import annotations
 
@@ -46,7 +46,10 @@ EMOBOX = {
 VARIANTS = {
     "default": [],
     "no_spknorm": ["features.speaker_norm=false"],
-    "svm": ["model.params={n_layers: %(L)d, clf: svm, C: 1.0}", "model.grid={layer__layer: %(layers)s, clf__C: [1.0, 10.0]}"],
+    # single layers, concatenations of adjacent layers, the layer average; still chosen by inner CV
+    "multi": ["model.grid={layer__layer: %(multi)s, clf__C: [1.0, 10.0]}"],
+    "logreg": ["model.params={n_layers: %(L)d, clf: logreg, C: 0.1, tol: 0.001, max_iter: 300}",
+               "model.grid={layer__layer: %(layers)s, clf__C: [0.01, 0.1]}"],
 }
 
 
@@ -58,7 +61,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--corpora", nargs="*", default=CORPORA)
     ap.add_argument("--backbones", nargs="*", default=["whisper_base"])
-    ap.add_argument("--variants", nargs="*", default=["default"])
+    ap.add_argument("--variants", nargs="*", default=["default"], choices=list(VARIANTS))
     ap.add_argument("--extract-only", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "ssl.md"))
     args = ap.parse_args()
@@ -95,7 +98,9 @@ def main() -> None:
                 continue
             L = int(cfg.model.params.get("n_layers", 7))
             for v in args.variants:
-                ov = [o % {"L": L, "layers": list(range(1, L))} for o in VARIANTS[v]]
+                multi = [*range(1, L), [1, 2, 3], [2, 3, 4], list(range(1, L)), "mean"]
+                ov = [o % {"L": L, "layers": list(range(1, L)), "multi": json.dumps(multi)}
+                      for o in VARIANTS[v]]
                 name = f"{corpus}_{bb}" + ("" if v == "default" else f"_{v}")
                 c = load_config(cfg_path, ov + [f"name={name}", "report=false"])
                 console.rule(name)
@@ -121,7 +126,7 @@ def write(out: str, rows: dict) -> None:
              "and C (the test fold never drives selection); features are z-normalised per speaker (no "
              "labels) unless noted. UA = balanced accuracy, WA = accuracy; % mean ± std over outer folds. "
              "Wall time on the shared 2-core CPU machine (load average 4-8 during these runs), probe only "
-             "(features cached). EmoBox column: published frozen-encoder UA (Ma et al. 2024).", "",
+             "(features cached). Default probe: RBF SVM (C in {1, 10}); EmoBox column: published frozen-encoder UA (Ma et al. 2024).", "",
              "| corpus | backbone | variant | protocol | UA % | WA % | macro-F1 % | layers chosen (per fold) | wall s | EmoBox UA % (W2V2-b / HuBERT-b / WavLM-L / Whisper-L-v3) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for k, r in rows.items():
@@ -130,7 +135,8 @@ def write(out: str, rows: dict) -> None:
         p = r["protocol"]
         proto = f"{p['kind']} ({p['n_folds']} folds, " + \
             ("speaker-independent)" if p["speaker_independent"] else "**speaker-dependent**)")
-        chosen = ", ".join(str((bp or {}).get("layer__layer", "-")) for bp in r["best_params"])
+        chosen = ", ".join(str((bp or {}).get("layer__layer", "-")).replace(", ", "+")
+                           for bp in r["best_params"])
         e = EMOBOX.get(r["corpus"], {})
         pub = " / ".join(f"{v:.1f}" for v in e.values())
         lines.append(f"| {r['corpus']} | {r['backbone']} | {r['variant']} | {proto} | {pct(r['ua'])} | "

@@ -50,10 +50,13 @@ def test_overrides_and_speaker_dependent_label(tmp_path):
     out = tmp_path / "run"
     res = runner.invoke(app, ["run", str(_config(tmp_path, csv)), "--out", str(out), "--quiet",
                               "--no-report", "-o", "protocol.kind=random",
-                              "-o", "protocol.speaker_dependent=true", "-o", "model.grid=null"])
+                              "-o", "protocol.speaker_dependent=true", "-o", "model.grid=null",
+                              "-o", "protocol.n_folds=null"])
     assert res.exit_code == 0, res.output
     assert "SPEAKER-DEPENDENT" in res.output
-    assert json.loads((out / "metrics.json").read_text())["protocol"]["speaker_independent"] is False
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["protocol"]["speaker_independent"] is False
+    assert len(m["folds"]) == 1 and m["folds"][0]["n_test"] == 11  # one stratified 70/30 split of 36
 
 
 def test_clear_errors_for_bad_config_and_missing_corpus(tmp_path):

@@ -154,3 +154,28 @@ def test_pretrained_classifier_only_head_trains(tmp_path):
     assert clf.history_[-1]["train_loss"] < clf.history_[0]["train_loss"]
     assert clf.predict_proba(X[:3]).shape == (3, 2) and list(clf.classes_) == ["fear", "surprise"]
     assert clf.embed(X[:3]).shape == (3, 12)
+    import pickle
+
+    clf3 = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_allclose(clf3.predict_proba(X[:3]), clf.predict_proba(X[:3]), rtol=1e-5, atol=1e-6)
+
+
+def test_fitted_models_pickle(tmp_path):
+    """Weight-norm parametrised convolutions are not picklable by torch: the estimators store
+    config + state_dict and rebuild (what `serkit run` does with joblib.dump)."""
+    import pickle
+
+    from serkit.models.nn.finetune import FineTuneClassifier
+
+    X, y = _toy(8)
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    cfg = Wav2Vec2Config(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=24,
+                         conv_dim=(8, 8), conv_stride=(5, 4), conv_kernel=(10, 4),
+                         num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2, vocab_size=10)
+    Wav2Vec2Model(cfg).save_pretrained(tmp_path / "g")  # group-norm, weight-norm pos conv
+    Wav2Vec2FeatureExtractor(do_normalize=True).save_pretrained(tmp_path / "g")
+    clf = FineTuneClassifier(backbone=str(tmp_path / "g"), pooling="mean", head="linear", train_layers=1,
+                             max_epochs=1, batch_size=4, val_fraction=0.0, progress_bar=False).fit(X, y)
+    clf2 = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_allclose(clf2.predict_proba(X[:3]), clf.predict_proba(X[:3]), rtol=1e-5, atol=1e-6)

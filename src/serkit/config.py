@@ -94,7 +94,9 @@ ProtocolKind = Literal["group_kfold", "loso", "speaker_holdout", "emobox", "rand
 
 class ProtocolConfig(_Strict):
     kind: ProtocolKind = "group_kfold"
-    n_folds: int = Field(5, ge=2)
+    n_folds: int | None = Field(
+        None, ge=1, description="None: the protocol's default (group_kfold 5, speaker_holdout 10, "
+                                "random 1 = a single test_size split)")
     test_size: float = Field(0.3, gt=0, lt=1, description="random protocol: held-out fraction")
     folds_csv: str = "../shared/benchmarks/emobox_folds.csv"
     emobox_corpus: str | None = Field(None, description="default: the single corpus of the run")

@@ -181,9 +181,10 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path | None = None, *, progres
     manifest.to_csv(run_dir / "manifest.csv", index=False)
 
     p = cfg.protocol
+    kw = {} if p.n_folds is None else {"n_folds": p.n_folds}
     folds, info = make_folds(manifest, p.kind, speaker_dependent=p.speaker_dependent,
-                             max_folds=p.max_folds, n_folds=p.n_folds, test_size=p.test_size,
-                             seed=cfg.seed, folds_csv=p.folds_csv, corpus=p.emobox_corpus)
+                             max_folds=p.max_folds, test_size=p.test_size, seed=cfg.seed,
+                             folds_csv=p.folds_csv, corpus=p.emobox_corpus, **kw)
     label_note = "speaker-independent" if info.speaker_independent else "SPEAKER-DEPENDENT"
     log(f"protocol: {info.kind} ({label_note}): {info.description}")
 

@@ -59,4 +59,4 @@ def make_extractor(kind: str, params: dict[str, Any] | None = None) -> FeatureEx
 
 def _load_builtin() -> None:
     # importing registers the built-in extractors
-    from serkit.features import handcrafted, opensmile_features, spectrogram  # noqa: F401
+    from serkit.features import handcrafted, opensmile_features, spectrogram, ssl  # noqa: F401

@@ -216,6 +216,33 @@ class PretrainedSERClassifier(ClassifierMixin, BaseEstimator):
         """The projector output (the classifier's input), ``(n, classifier_proj_size)``."""
         return self.head_[0](torch.from_numpy(self._pooled(X))).numpy()
 
+    # weight-norm parametrised convolutions cannot be pickled: store config + weights instead
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        model = state.pop("model_", None)
+        fe = state.pop("feature_extractor_", None)
+        state.pop("head_", None)
+        if model is not None:
+            state["_model_state"] = {
+                "config": model.config.to_dict(), "fe_class": type(fe).__name__, "fe": fe.to_dict(),
+                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+        return state
+
+    def __setstate__(self, state):
+        spec = state.pop("_model_state", None)
+        self.__dict__.update(state)
+        if spec is not None:
+            import transformers
+            from transformers import AutoConfig, AutoModelForAudioClassification
+
+            cfg = dict(spec["config"])
+            config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
+            model = AutoModelForAudioClassification.from_config(config)
+            model.load_state_dict(spec["state_dict"])
+            self.model_ = model.eval().requires_grad_(False)
+            self.feature_extractor_ = getattr(transformers, spec["fe_class"]).from_dict(dict(spec["fe"]))
+            self.head_ = nn.Sequential(self.model_.projector, self.model_.classifier).eval()
+
     def save_pretrained(self, path: str) -> None:
         """Write the adapted checkpoint (frozen backbone + retrained head, corpus labels)."""
         self.model_.save_pretrained(path)

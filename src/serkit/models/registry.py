@@ -33,6 +33,14 @@ def _load_builtin() -> None:
         if net not in MODELS:
             MODELS[net] = (lambda n: lambda params, seed: TorchClassifier(
                 network=n, seed=seed, **params))(net)
+    # self-supervised backbones: linear probe over cached layers, fine-tuning (+ head_* networks),
+    # and study 001's pretrained SER checkpoint with a retrained classifier
+    from serkit.features.ssl import register_models as _ssl
+    from serkit.models.nn.finetune import register_models as _finetune
+    from serkit.models.pretrained_classifier import register_models as _pretrained
+
+    for register_fn in (_ssl, _finetune, _pretrained):
+        register_fn()
 
 
 def available() -> list[str]:

@@ -292,8 +292,50 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         """Penultimate representation of the head ``(n, d)``."""
         return self._run(X, "embed")
 
-    def __getstate__(self):  # pickling a fitted model keeps the weights, not the loaders
-        return dict(self.__dict__)
+    # ------------------------------------------------------------------ pickling
+    # wav2vec2-family positional convolutions use weight-norm parametrisations, which torch refuses
+    # to pickle: a fitted estimator is stored as (backbone config, feature extractor, state_dict)
+    # and rebuilt without downloading anything.
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        net = state.pop("network_", None)
+        if net is not None:
+            state["_network_state"] = {**backbone_spec(net.backbone), "n_classes": net.head.n_classes,
+                                       "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}}
+        return state
+
+    def __setstate__(self, state):
+        spec = state.pop("_network_state", None)
+        self.__dict__.update(state)
+        if spec is not None:
+            bb = rebuild_backbone(spec)
+            net = FineTuneNetwork(bb, spec["n_classes"], pooling=self.pooling, head=self.head,
+                                  layer=self.layer, train_layers=self.train_layers,
+                                  head_params=self.head_params)
+            net.load_state_dict(spec["state_dict"])
+            self.network_ = net.eval()
+
+
+def backbone_spec(bb) -> dict[str, Any]:
+    """What :func:`rebuild_backbone` needs to recreate ``bb``'s architecture (no weights)."""
+    fe = bb.feature_extractor
+    return {"config": bb.model.config.to_dict(), "kind": bb.kind, "name": bb.name,
+            "fe_class": type(fe).__name__, "fe": fe.to_dict()}
+
+
+def rebuild_backbone(spec: dict[str, Any]):
+    """A randomly initialised :class:`~serkit.backbones.Backbone` with the saved architecture."""
+    import transformers
+    from transformers import AutoConfig, AutoModel, WhisperModel
+
+    from serkit.backbones import Backbone
+
+    cfg_dict = dict(spec["config"])
+    model_type = cfg_dict.pop("model_type")
+    config = AutoConfig.for_model(model_type, **cfg_dict)
+    model = WhisperModel(config).get_encoder() if spec["kind"] == "whisper" else AutoModel.from_config(config)
+    fe = getattr(transformers, spec["fe_class"]).from_dict(dict(spec["fe"]))
+    return Backbone(model, fe, spec["kind"], spec["name"]).eval()
 
 
 def register_models() -> None:
