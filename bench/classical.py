@@ -7,6 +7,13 @@ and keeps every run directory under runs/bench/. Run by hand (tens of minutes on
 """
 from __future__ import annotations
 
+import os
+import sys
+
+# bench/ holds ssl.py, named like the standard library's ssl module: keep bench/ off the import path
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != _HERE]
+
 import argparse
 import json
 import time
@@ -54,6 +61,9 @@ def main() -> None:
     rows, t0 = existing_rows(args.out), time.time()
     jobs = [(ROOT / f"configs/bench/{c}_egemaps_svm.yaml", s, SYSTEMS[s], f"{c}_{s}")
             for c in args.corpora for s in args.systems]
+    # corpora whose EmoBox partitions share speakers: also run them as published (speaker-dependent)
+    jobs += [(p, "egemaps_svm", [], p.stem) for c in args.corpora if "egemaps_svm" in args.systems
+             for p in sorted((ROOT / "configs/bench").glob(f"{c}_egemaps_svm_emobox.yaml"))]
     if args.seeds:
         jobs += [(ROOT / f"configs/seeds/{n}.yaml", "handcrafted_rf (study 001, grid search)", [], n)
                  for n in SEEDS]

@@ -165,6 +165,8 @@ def describe(run_dir: Path) -> dict | None:
                      f"({m['n_utterances']} in all)")
     if meta.get("pretrain_epochs_cap"):
         notes.append(f"**AE pretraining capped at {meta['pretrain_epochs_cap']} epochs/layer** (paper: 50)")
+    if meta.get("note"):
+        notes.append(str(meta["note"]))
     ep, best = epochs_of(run_dir)
     params = cfg.model.params
     ep_s = ("/".join(map(str, ep)) if ep else "–") + f" (max {params.get('max_epochs', 50)}, " \

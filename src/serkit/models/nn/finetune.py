@@ -145,6 +145,8 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
     """
 
     accepts_groups = True
+    #: the run pipeline passes a protocol's validation speakers (speaker_holdout) as ``validation``
+    accepts_validation = True
 
     def __init__(self, backbone: str = "facebook/wav2vec2-base", pooling: str = "attention",
                  head: str = "mlp_000", head_params: dict[str, Any] | None = None, layer: int = -1,
@@ -218,7 +220,10 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
                                train_layers=self.train_layers, head_params=self.head_params)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y, groups=None) -> FineTuneClassifier:
+    def fit(self, X, y, groups=None, validation=None) -> FineTuneClassifier:
+        """Train; the validation set (checkpoint selection / early stopping) is ``validation=(X_val,
+        y_val)`` when given (all of ``X`` is then trained on), else a ``val_fraction`` split of ``X``
+        grouped by ``groups``."""
         from serkit.training.engine import TrainConfig, fit_network
 
         if self.num_threads:
@@ -229,7 +234,18 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"X has {len(wavs)} waveforms, y has {len(y)}")
         self.classes_ = np.unique(y)
         y_idx = np.searchsorted(self.classes_, y)
-        tr, va = self._split(y_idx, groups)
+        if validation is not None:
+            X_val, y_val = validation
+            y_val = np.asarray(y_val).astype(str)
+            unknown = sorted(set(y_val) - set(self.classes_))
+            if unknown:
+                raise ValueError(f"validation labels {unknown} do not occur in the training data")
+            n = len(wavs)
+            wavs = wavs + self._wavs(X_val)
+            y_idx = np.concatenate([y_idx, np.searchsorted(self.classes_, y_val)])
+            tr, va = np.arange(n), np.arange(n, len(wavs))
+        else:
+            tr, va = self._split(y_idx, groups)
 
         torch.manual_seed(self.seed)
         net = self._build(len(self.classes_))
@@ -291,6 +307,21 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
     def embed(self, X) -> np.ndarray:
         """Penultimate representation of the head ``(n, d)``."""
         return self._run(X, "embed")
+
+    @torch.inference_mode()
+    def attention(self, X) -> list[np.ndarray] | None:
+        """Attention-pooling weights over each utterance's own frames (None for mean pooling)."""
+        if self.pooling != "attention":
+            return None
+        net = self.network_.to(self._device()).eval()
+        wavs, out = self._wavs(X), []
+        for i in range(0, len(wavs), self.eval_batch_size):
+            net(wavs[i:i + self.eval_batch_size])
+            for w in net.last_attention.float().numpy():
+                valid = np.flatnonzero(w > 0)  # padded frames get exactly zero weight
+                out.append(w[: valid[-1] + 1] if valid.size else w)
+        self.network_ = net.cpu()
+        return out
 
     # ------------------------------------------------------------------ pickling
     # wav2vec2-family positional convolutions use weight-norm parametrisations, which torch refuses
