@@ -117,3 +117,18 @@ def test_pretrain_and_attention_paths():
     crnn = TorchClassifier("mfcc_crnn_003", max_epochs=1, batch_size=4, val_fraction=0).fit(Xc, y[:12])
     att = crnn.attention(Xc)
     assert att.shape == (12, 6) and np.allclose(att.sum(1), 1, atol=1e-5)
+
+
+def test_explicit_validation_set_from_the_protocol():
+    """speaker_holdout passes its validation speakers: they are used as given, not re-split."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 6)).astype(np.float32)
+    y = np.array(["a", "b"] * 30)
+    X[y == "a"] += 2.0
+    Xv, yv = X[:10] + 0.1, y[:10]
+    clf = TorchClassifier(network="mlp_001", max_epochs=2, batch_size=16, progress_bar=False)
+    clf.fit(X, y, validation=(Xv, yv))
+    assert clf.n_train_ == 60 and clf.n_val_ == 10
+    assert all(np.isfinite(h["val_loss"]) for h in clf.history_)
+    with pytest.raises(ValueError, match="do not occur in the training data"):
+        clf.fit(X, y, validation=(Xv, np.array(["c"] * 10)))

@@ -30,7 +30,8 @@ from sklearn.utils.class_weight import compute_class_weight
 from serkit.models.nn.cnn import SpectrogramCNN
 from serkit.models.nn.registry import NETWORKS, build_network
 from serkit.training.augmentation import build_spec_augment
-from serkit.training.engine import ArrayDataset, TrainConfig, fit_network, predict_batches
+from serkit.training.engine import (ArrayDataset, TrainConfig, encode_labels, fit_network,
+                                   predict_batches)
 
 
 def _take(X, idx):
@@ -220,14 +221,10 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"X has {_n_samples(X)} samples, y has {len(y)}")
         if validation is not None:
             X_val, y_val = validation
-            y_val = np.asarray(y_val).astype(str)
-            unknown = sorted(set(y_val) - set(self.classes_))
-            if unknown:
-                raise ValueError(f"validation labels {unknown} do not occur in the training data")
             n = len(y)
             X = _concat(X, self._shape_input(X_val))
-            y_idx = np.concatenate([y_idx, np.searchsorted(self.classes_, y_val)])
-            tr, va = np.arange(n), np.arange(n, n + len(y_val))
+            y_idx = np.concatenate([y_idx, encode_labels(self.classes_, y_val)])
+            tr, va = np.arange(n), np.arange(n, len(y_idx))
         else:
             tr, va = self._split(y_idx, groups)
         self.scaler_ = self._fit_scaler(_take(X, tr))

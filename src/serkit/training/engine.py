@@ -68,6 +68,15 @@ class TrainConfig:
     trainer_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
+def encode_labels(classes: np.ndarray, y, what: str = "validation") -> np.ndarray:
+    """Indices of ``y`` in the sorted ``classes``; labels unseen in training are an error."""
+    y = np.asarray(y).astype(str)
+    unknown = sorted(set(y) - set(classes))
+    if unknown:
+        raise ValueError(f"{what} labels {unknown} do not occur in the training data")
+    return np.searchsorted(classes, y)
+
+
 class ArrayDataset(Dataset):
     """In-memory dataset over an array ``[N, ...]`` or a dict of arrays, with integer labels."""
 

@@ -224,7 +224,7 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         """Train; the validation set (checkpoint selection / early stopping) is ``validation=(X_val,
         y_val)`` when given (all of ``X`` is then trained on), else a ``val_fraction`` split of ``X``
         grouped by ``groups``."""
-        from serkit.training.engine import TrainConfig, fit_network
+        from serkit.training.engine import TrainConfig, encode_labels, fit_network
 
         if self.num_threads:
             torch.set_num_threads(int(self.num_threads))
@@ -236,13 +236,9 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         y_idx = np.searchsorted(self.classes_, y)
         if validation is not None:
             X_val, y_val = validation
-            y_val = np.asarray(y_val).astype(str)
-            unknown = sorted(set(y_val) - set(self.classes_))
-            if unknown:
-                raise ValueError(f"validation labels {unknown} do not occur in the training data")
             n = len(wavs)
             wavs = wavs + self._wavs(X_val)
-            y_idx = np.concatenate([y_idx, np.searchsorted(self.classes_, y_val)])
+            y_idx = np.concatenate([y_idx, encode_labels(self.classes_, y_val)])
             tr, va = np.arange(n), np.arange(n, len(wavs))
         else:
             tr, va = self._split(y_idx, groups)
