@@ -200,7 +200,10 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path | None = None, *, progres
         if hasattr(est, "checkpoint_dir") and getattr(est, "checkpoint_dir", None) is None:
             est.set_params(checkpoint_dir=str(run_dir / "folds" / fold.name / "checkpoints"))
         validation = None if fold.valid is None else (_take(X, fold.valid), y[fold.valid])
-        _fit(est, _take(X, fold.train), y[fold.train], groups[fold.train], validation)
+        # speaker groups drive inner validation only where the protocol is speaker-independent;
+        # under a declared speaker-dependent split the inner split is stratified random too
+        train_groups = groups[fold.train] if info.speaker_independent else None
+        _fit(est, _take(X, fold.train), y[fold.train], train_groups, validation)
         proba = _proba(est, _take(X, fold.test), classes)
         pred = np.asarray(classes)[proba.argmax(axis=1)]
         fm = M.compute(y[fold.test], pred, classes, proba)
