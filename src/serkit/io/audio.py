@@ -67,6 +67,10 @@ def normalize(x: np.ndarray, kind: str = "none") -> np.ndarray:
     raise ValueError(f"unknown normalisation {kind!r} (none, zscore, peak)")
 
 
+# load_audio's keyword arguments share these functions' names, so it calls them through aliases
+_trim, _normalize = trim_silence, normalize
+
+
 def fix_length(x: np.ndarray, n: int, crop: str = "start") -> np.ndarray:
     """Crop (from the start or centre) or zero-pad at the end to exactly ``n`` samples."""
     if len(x) >= n:
@@ -106,6 +110,3 @@ def load_audio(path: str | Path, sample_rate: int = TARGET_SR, *, offset_s: floa
         raise AudioError(f"{path}: nothing left after offset/trimming")
     return x.astype(np.float32, copy=False)
 
-
-_trim = trim_silence
-_normalize = normalize
