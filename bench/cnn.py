@@ -3,7 +3,7 @@
 Runs the configs in configs/seeds/ (one per network and protocol) through serkit's run loop, one run
 directory per row under runs/bench/cnn/ (gitignored), and (re)writes bench/results/cnn.md after every
 run from all run directories found there, so rows accumulate across invocations. A row whose run
-directory already has a metrics.json is reused, not rerun (``--force`` reruns it).
+directory already has a metrics.json is reused, not rerun (``--force`` reruns it from scratch); an interrupted run resumes from its folds' checkpoints.
 
 CPU is the constraint (2 cores): ``--max-folds`` and ``--max-epochs`` cap a run, and such rows are
 labelled in the table ("1 of 6 folds", "epochs capped at N"). Examples:
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -181,25 +182,29 @@ def describe(run_dir: Path) -> dict | None:
     return {"name": run_dir.name, "corpora": "+".join(m["corpora"]), "proto": proto,
             "ua": pct(m["ua"]), "wa": pct(m["wa"]), "f1": pct(m["macro_f1"]), "pub": pub_s,
             "wall": m["wall_time_s"], "epochs": ep_s, "notes": "; ".join(notes) or "full run",
-            "model": m["model"], "folds_ran": ran, "folds_full": full}
+            "model": m["model"], "folds_ran": ran, "folds_full": full, "threads": meta.get("threads")}
 
 
 def write_table(out: Path) -> str:
     index = {stem: (key, study, label) for key, (study, label, pub, si) in NETWORKS.items()
              for stem in [pub, *si]}
     rows = []
+    complete = {p.name for p in RUNS.glob("*") if (p / "metrics.json").is_file()}
     for run_dir in sorted(RUNS.glob("*")):
         if not run_dir.is_dir():
             continue
+        stem = run_dir.name.split("__")[0]
+        if run_dir.name != stem and stem in complete:
+            continue  # a capped run superseded by the full run of the same config
         d = describe(run_dir)
         if d is None:
             continue
-        stem = run_dir.name.split("__")[0]
         key, study, label = index.get(stem, (d["model"], "?", d["model"]))
+        wall = f"{d['wall']:.0f}" + (f" ({d['threads']} thr)" if d["threads"] else "")
         order = (list(NETWORKS).index(key) if key in NETWORKS else 99,
                  0 if "speaker_independent" not in stem else 1, run_dir.name)
         rows.append((order, f"| {study} | {label} | {d['corpora']} | {d['proto']} | {d['notes']} | "
-                            f"{d['ua']} | {d['wa']} | {d['f1']} | {d['pub']} | {d['wall']:.0f} | "
+                            f"{d['ua']} | {d['wa']} | {d['f1']} | {d['pub']} | {wall} | "
                             f"{d['epochs']} | `{d['name']}` |"))
     rows.sort()
     head = [
@@ -217,7 +222,7 @@ def write_table(out: Path) -> str:
         "**k of n folds** or **epochs capped** are partial runs, not the full protocol.",
         "",
         "| study | network | corpora | protocol | run | UA % | WA % | macro-F1 % | published % | "
-        "wall s | epochs | run dir (runs/bench/cnn/) |",
+        "wall s (torch threads) | epochs | run dir (runs/bench/cnn/) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     text = "\n".join(head + [r for _, r in rows]) + "\n"
@@ -239,7 +244,7 @@ def main() -> None:
     ap.add_argument("--max-per-label", type=int, default=None,
                     help="seeded subsample per class (data.max_per_label) for quick runs")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    ap.add_argument("--force", action="store_true", help="rerun rows whose run dir has metrics.json")
+    ap.add_argument("--force", action="store_true", help="rerun rows from scratch (deletes their run dir, checkpoints included)")
     ap.add_argument("--collect", action="store_true", help="only rebuild the table")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "cnn.md"))
     args = ap.parse_args()
@@ -281,6 +286,9 @@ def main() -> None:
             continue
         cfg = load_config(path, overrides_for(raw, folds, cap, pcap, args.max_per_label) + [f"name={name}"])
         console.rule(name)
+        if args.force and run_dir.exists():
+            # a forced rerun starts from scratch: without this the folds' last.ckpt would be resumed
+            shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "bench.json").write_text(json.dumps({
             "config": str(path.relative_to(ROOT)), "max_folds": folds, "max_epochs_cap": cap,

@@ -167,3 +167,28 @@ def test_pretrained_classifier_only_head_trains(tmp_path):
     clf3 = pickle.loads(pickle.dumps(clf))
     np.testing.assert_allclose(clf3.predict_proba(X[:3]), clf.predict_proba(X[:3]), rtol=1e-5, atol=1e-6)
 
+
+
+def test_head_lr_gives_pooling_and_head_their_own_optimiser_group(tmp_path):
+    """``head_lr``: the fresh pooling + head get their own learning rate; the trained backbone
+    blocks keep ``lr``; frozen parameters are in no group."""
+    from serkit.backbones import load_backbone
+    from serkit.models.nn.finetune import FineTuneNetwork
+    from serkit.training.engine import SERLightningModule, TrainConfig
+
+    net = FineTuneNetwork(load_backbone(_tiny_wav2vec2(tmp_path / "w")), 3, pooling="attention",
+                          head="linear", train_layers=1, head_lr=1e-2)
+    module = SERLightningModule(net, TrainConfig(optimizer="adamw", lr=1e-4, weight_decay=0.01,
+                                                 scheduler=None))
+    groups = module._param_groups()
+    by_lr = {g["lr"]: {id(p) for p in g["params"]} for g in groups}
+    assert sorted(by_lr) == [1e-4, 1e-2]
+    head_ids = {id(p) for m in (net.pool, net.head) for p in m.parameters()}
+    assert by_lr[1e-2] == head_ids
+    trained_bb = {id(p) for p in net.backbone.parameters() if p.requires_grad}
+    assert trained_bb and by_lr[1e-4] == trained_bb
+    assert all(g["weight_decay"] == 0.01 for g in groups)
+    # without head_lr there is one group at lr
+    net0 = FineTuneNetwork(net.backbone, 3, pooling="mean", head="linear", train_layers=1)
+    g0 = SERLightningModule(net0, TrainConfig(lr=1e-4, scheduler=None))._param_groups()
+    assert [g["lr"] for g in g0] == [1e-4]

@@ -135,17 +135,26 @@ class SERLightningModule(L.LightningModule):
         self._step(batch, "val")
 
     def _param_groups(self) -> list[dict[str, Any]]:
-        overrides: dict[str, float] = getattr(self.network, "layer_weight_decay", {}) or {}
-        groups: dict[float, list[nn.Parameter]] = {}
+        """Optimiser groups: the network may set ``layer_weight_decay`` and ``layer_lr`` (dicts of
+        parameter-name prefix → value) to override the config's weight decay / learning rate for
+        some modules (e.g. a larger learning rate for a fresh head on a pretrained backbone)."""
+        wd_over: dict[str, float] = getattr(self.network, "layer_weight_decay", {}) or {}
+        lr_over: dict[str, float] = getattr(self.network, "layer_lr", {}) or {}
+
+        def lookup(name: str, overrides: dict[str, float], default: float) -> float:
+            value = default
+            for prefix, v in overrides.items():
+                if name == prefix or name.startswith(prefix + "."):
+                    value = v
+            return float(value)
+
+        groups: dict[tuple[float, float], list[nn.Parameter]] = {}
         for name, p in self.network.named_parameters():
             if not p.requires_grad:
                 continue
-            wd = self.config.weight_decay
-            for prefix, value in overrides.items():
-                if name == prefix or name.startswith(prefix + "."):
-                    wd = value
-            groups.setdefault(wd, []).append(p)
-        return [{"params": ps, "weight_decay": wd} for wd, ps in groups.items()]
+            key = (lookup(name, wd_over, self.config.weight_decay), lookup(name, lr_over, self.config.lr))
+            groups.setdefault(key, []).append(p)
+        return [{"params": ps, "weight_decay": wd, "lr": lr} for (wd, lr), ps in groups.items()]
 
     def configure_optimizers(self):
         c = self.config

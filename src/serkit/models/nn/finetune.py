@@ -56,7 +56,8 @@ class FineTuneNetwork(nn.Module):
     """Backbone + pooling + head; ``forward(wavs)`` takes a list of 1-D arrays."""
 
     def __init__(self, backbone, n_classes: int, pooling: str = "attention", head: str = "mlp_000",
-                 layer: int = -1, train_layers: int | None = None, head_params: dict | None = None):
+                 layer: int = -1, train_layers: int | None = None, head_params: dict | None = None,
+                 head_lr: float | None = None):
         super().__init__()
         self.backbone = backbone
         self.layer = layer
@@ -65,6 +66,8 @@ class FineTuneNetwork(nn.Module):
         self.head = build_head(head, dim, n_classes, **(head_params or {}))
         self.set_trainable(train_layers)
         self.last_attention: torch.Tensor | None = None
+        # read by the training engine: the freshly initialised pooling + head may learn faster
+        self.layer_lr = {} if head_lr is None else {"pool": float(head_lr), "head": float(head_lr)}
 
     def set_trainable(self, train_layers: int | None) -> None:
         bb = self.backbone
@@ -124,6 +127,9 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
     train_layers : int or None
         Top transformer blocks to train (None: all; 0: frozen backbone).
     optimizer, lr, weight_decay, label_smoothing, grad_clip : optimisation.
+    head_lr : float or None
+        Learning rate of the (randomly initialised) pooling and head; None: ``lr`` for everything.
+        Schedules scale it like ``lr``.
     scheduler : {"warmup_cosine", "warmup_exp", "plateau", None}
         Linear warm-up then cosine / exponential decay (per optimiser step).
     warmup_steps : int or None
@@ -151,6 +157,7 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, backbone: str = "facebook/wav2vec2-base", pooling: str = "attention",
                  head: str = "mlp_000", head_params: dict[str, Any] | None = None, layer: int = -1,
                  train_layers: int | None = None, optimizer: str = "adamw", lr: float = 3e-5,
+                 head_lr: float | None = None,
                  weight_decay: float = 0.01, label_smoothing: float = 0.0, grad_clip: float | None = 1.0,
                  scheduler: str | None = "warmup_cosine", warmup_steps: int | None = None,
                  warmup_ratio: float = 0.1, decay_gamma: float = 0.999, batch_size: int = 8,
@@ -167,6 +174,7 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         self.train_layers = train_layers
         self.optimizer = optimizer
         self.lr = lr
+        self.head_lr = head_lr
         self.weight_decay = weight_decay
         self.label_smoothing = label_smoothing
         self.grad_clip = grad_clip
@@ -217,7 +225,8 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
 
         bb = load_backbone(self.backbone)
         return FineTuneNetwork(bb, n_classes, pooling=self.pooling, head=self.head, layer=self.layer,
-                               train_layers=self.train_layers, head_params=self.head_params)
+                               train_layers=self.train_layers, head_params=self.head_params,
+                               head_lr=self.head_lr)
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y, groups=None, validation=None) -> FineTuneClassifier:
