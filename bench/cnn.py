@@ -76,9 +76,14 @@ NOTES = """## Reading the table
   split (test leakage on top of speaker leakage); serkit early-stops on a separate part of the
   training data and reports the untouched test part.
 * Partial rows (k of n folds, capped epochs, subsampled data) exist because the development machine
-  has 2 CPU cores shared with other jobs; they show that each configuration runs end to end and give a
-  first estimate, not the full protocol. Rerun without caps on a GPU:
+  has 2 CPU cores; they show that each configuration runs end to end and give a first estimate, not
+  the full protocol. Study 003's networks train on the 11,970-clip four-corpus merge: one epoch of
+  the MFCC1 CNN over ~9,500 training clips is several minutes on one CPU thread, so its 5-fold
+  protocol (up to 50-70 epochs) needs a GPU. Rerun without caps there:
   `.venv/bin/python bench/cnn.py` (each row's run directory has config.yaml to reproduce it).
+* Wall times: CNN-4 speaker-independent ran alone at 2 torch threads on the otherwise idle machine;
+  the other full RAVDESS rows of this session ran as two 1-thread jobs side by side. Rows from the
+  earlier session (capped ones) shared the CPU with 3-5 other jobs.
 """
 
 
@@ -189,13 +194,18 @@ def write_table(out: Path) -> str:
     index = {stem: (key, study, label) for key, (study, label, pub, si) in NETWORKS.items()
              for stem in [pub, *si]}
     rows = []
-    complete = {p.name for p in RUNS.glob("*") if (p / "metrics.json").is_file()}
+    def capped(name: str) -> bool:  # fewer folds or epochs than the config (subsampling aside)
+        return any(part[:1] in ("f", "e") and part[1:].isdigit() for part in name.split("__")[1:])
+
+    # stems with a run over all folds and epochs: their fold- / epoch-capped runs are superseded
+    uncapped = {p.name.split("__")[0] for p in RUNS.glob("*")
+                if (p / "metrics.json").is_file() and not capped(p.name)}
     for run_dir in sorted(RUNS.glob("*")):
         if not run_dir.is_dir():
             continue
         stem = run_dir.name.split("__")[0]
-        if run_dir.name != stem and stem in complete:
-            continue  # a capped run superseded by the full run of the same config
+        if capped(run_dir.name) and stem in uncapped:
+            continue
         d = describe(run_dir)
         if d is None:
             continue
@@ -216,8 +226,8 @@ def write_table(out: Path) -> str:
         "accuracy, macro-F1; % mean ± std over the folds that ran (population std; a single fold has "
         "std 0). The published figure is the paper's (its metric and protocol in brackets) — compare "
         "it with WA when it is an accuracy, with macro-F1 when it is an F1. Wall time: seconds on the "
-        "shared 2-core CPU of the development machine (other benchmarks ran at the same time), feature "
-        "extraction included unless cached. Epochs: epochs run per fold (early stopping), then the "
+        "2-core CPU of the development machine, torch threads in brackets (see the notes for what ran "
+        "beside it), feature extraction included unless cached. Epochs: epochs run per fold (early stopping), then the "
         "best (lowest validation loss) epoch per fold, whose weights are used for testing. Rows marked "
         "**k of n folds** or **epochs capped** are partial runs, not the full protocol.",
         "",
