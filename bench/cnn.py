@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
@@ -194,18 +195,32 @@ def write_table(out: Path) -> str:
     index = {stem: (key, study, label) for key, (study, label, pub, si) in NETWORKS.items()
              for stem in [pub, *si]}
     rows = []
-    def capped(name: str) -> bool:  # fewer folds or epochs than the config (subsampling aside)
-        return any(part[:1] in ("f", "e") and part[1:].isdigit() for part in name.split("__")[1:])
 
-    # stems with a run over all folds and epochs: their fold- / epoch-capped runs are superseded
-    uncapped = {p.name.split("__")[0] for p in RUNS.glob("*")
-                if (p / "metrics.json").is_file() and not capped(p.name)}
-    for run_dir in sorted(RUNS.glob("*")):
-        if not run_dir.is_dir():
+    def caps(name: str) -> tuple[str, tuple[float, ...]]:
+        """(stem + subsample, (folds, epochs, pretrain epochs) with inf for no cap) of a run name."""
+        parts = name.split("__")
+        cap = {"f": math.inf, "e": math.inf, "pe": math.inf}
+        key = [parts[0]]
+        for part in parts[1:]:
+            tag = part.rstrip("0123456789")
+            if tag in cap and part[len(tag):]:
+                cap[tag] = int(part[len(tag):])
+            else:
+                key.append(part)  # e.g. a subsample "n100": a different experiment
+        return "__".join(key), (cap["f"], cap["e"], cap["pe"])
+
+    # of several runs of one config, the table shows the least capped (a rerun supersedes a trial)
+    done = [p for p in RUNS.glob("*") if p.is_dir() and (p / "metrics.json").is_file()]
+    best: dict[str, tuple[tuple[float, ...], str]] = {}
+    for p in done:
+        key, cap = caps(p.name)
+        if key not in best or cap > best[key][0]:
+            best[key] = (cap, p.name)
+    shown = {name for _, name in best.values()}
+    for run_dir in sorted(done):
+        if run_dir.name not in shown:
             continue
         stem = run_dir.name.split("__")[0]
-        if capped(run_dir.name) and stem in uncapped:
-            continue
         d = describe(run_dir)
         if d is None:
             continue

@@ -60,7 +60,7 @@ def _need_speakers(manifest: pd.DataFrame, n: int, kind: str) -> np.ndarray:
     return spk
 
 
-@register("group_kfold", True, "speaker-independent {n} folds (speaker-grouped, label-stratified)")
+@register("group_kfold", True, "speaker-independent {n} {folds} (speaker-grouped, label-stratified)")
 def group_kfold(manifest: pd.DataFrame, *, n_folds: int = 5, seed: int = 42, **_) -> list[Fold]:
     _need_speakers(manifest, n_folds, "group_kfold")
     splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
@@ -69,7 +69,7 @@ def group_kfold(manifest: pd.DataFrame, *, n_folds: int = 5, seed: int = 42, **_
             for i, (tr, te) in enumerate(splitter.split(np.zeros(len(y)), y, g))]
 
 
-@register("loso", True, "leave-one-speaker-out ({n} folds)")
+@register("loso", True, "leave-one-speaker-out ({n} {folds})")
 def loso(manifest: pd.DataFrame, **_) -> list[Fold]:
     _need_speakers(manifest, 2, "loso")
     g = _speakers(manifest)
@@ -99,7 +99,7 @@ def speaker_holdout(manifest: pd.DataFrame, *, n_folds: int = 10, seed: int = 42
     return folds
 
 
-@register("emobox", None, "EmoBox benchmark partitions ({n} folds)")
+@register("emobox", None, "EmoBox benchmark partitions ({n} {folds})")
 def emobox(manifest: pd.DataFrame, *, folds_csv: str, corpus: str | None = None, **_) -> list[Fold]:
     """Folds of ``emobox_folds.csv`` (corpus, fold, split, stem, label) matched by file stem."""
     path = Path(folds_csv)
@@ -127,7 +127,7 @@ def emobox(manifest: pd.DataFrame, *, folds_csv: str, corpus: str | None = None,
     return folds
 
 
-@register("random", False, "speaker-dependent stratified random split ({n} folds) — same speakers "
+@register("random", False, "speaker-dependent stratified random split ({n} {folds}) — same speakers "
                            "in train and test, accuracy is inflated")
 def random_split(manifest: pd.DataFrame, *, n_folds: int = 1, test_size: float = 0.3,
                  seed: int = 42, **_) -> list[Fold]:
@@ -189,5 +189,6 @@ def make_folds(manifest: pd.DataFrame, kind: str, *, speaker_dependent: bool = F
         check_speaker_overlap(manifest, f, speaker_dependent=not independent)
     if max_folds is not None:
         folds = folds[:max_folds]
-    info = ProtocolInfo(kind, independent, desc.format(n=len(folds)))
+    n = len(folds)
+    info = ProtocolInfo(kind, independent, desc.format(n=n, folds="fold" if n == 1 else "folds"))
     return folds, info
