@@ -3,7 +3,8 @@
 Runs the configs in configs/seeds/ (one per network and protocol) through serkit's run loop, one run
 directory per row under runs/bench/cnn/ (gitignored), and (re)writes bench/results/cnn.md after every
 run from all run directories found there, so rows accumulate across invocations. A row whose run
-directory already has a metrics.json is reused, not rerun (``--force`` reruns it from scratch); an interrupted run resumes from its folds' checkpoints.
+directory already has a metrics.json is reused, not rerun (``--force`` reruns it from scratch); an
+interrupted run resumes from its folds' checkpoints.
 
 CPU is the constraint (2 cores): ``--max-folds`` and ``--max-epochs`` cap a run, and such rows are
 labelled in the table ("1 of 6 folds", "epochs capped at N"). Examples:
@@ -242,8 +243,8 @@ def write_table(out: Path) -> str:
         "std 0). The published figure is the paper's (its metric and protocol in brackets) — compare "
         "it with WA when it is an accuracy, with macro-F1 when it is an F1. Wall time: seconds on the "
         "2-core CPU of the development machine, torch threads in brackets (see the notes for what ran "
-        "beside it), feature extraction included unless cached. Epochs: epochs run per fold (early stopping), then the "
-        "best (lowest validation loss) epoch per fold, whose weights are used for testing. Rows marked "
+        "beside it), feature extraction included unless cached. Epochs: epochs run per fold (early "
+        "stopping), then the best (lowest validation loss) epoch per fold, whose weights are used for testing. Rows marked "
         "**k of n folds** or **epochs capped** are partial runs, not the full protocol.",
         "",
         "| study | network | corpora | protocol | run | UA % | WA % | macro-F1 % | published % | "
@@ -269,7 +270,8 @@ def main() -> None:
     ap.add_argument("--max-per-label", type=int, default=None,
                     help="seeded subsample per class (data.max_per_label) for quick runs")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    ap.add_argument("--force", action="store_true", help="rerun rows from scratch (deletes their run dir, checkpoints included)")
+    ap.add_argument("--force", action="store_true",
+                    help="rerun rows from scratch (deletes their run dir, checkpoints included)")
     ap.add_argument("--collect", action="store_true", help="only rebuild the table")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "cnn.md"))
     args = ap.parse_args()
