@@ -79,9 +79,9 @@ NOTES = """## Reading the table
   training data and reports the untouched test part.
 * Partial rows (k of n folds, capped epochs, subsampled data) exist because the development machine
   has 2 CPU cores; they show that each configuration runs end to end and give a first estimate, not
-  the full protocol. Study 003's networks train on the 11,970-clip four-corpus merge: one epoch of
-  the MFCC1 CNN over ~9,500 training clips is several minutes on one CPU thread, so its 5-fold
-  protocol (up to 50-70 epochs) needs a GPU. Rerun without caps there:
+  the full protocol. Study 003's networks train on the 11,970-clip four-corpus merge: extrapolated
+  from the 700-clip runs, one epoch of the MFCC1 CNN over ~9,500 training clips takes minutes on one
+  CPU thread, so its 5-fold protocol (up to 50-70 epochs) needs a GPU. Rerun without caps there:
   `.venv/bin/python bench/cnn.py` (each row's run directory has config.yaml to reproduce it).
 * Wall times: CNN-4 speaker-independent ran alone at 2 torch threads on the otherwise idle machine;
   the other full RAVDESS rows of this session ran as two 1-thread jobs side by side. Rows from the
