@@ -235,8 +235,9 @@ def write(out: str, rows: dict) -> None:
               "top-level README), so serkit's row uses 5 folds grouped by actor. Its configs fix the layer "
               "(layer 2, the one most often chosen by the inner searches on RAVDESS / SAVEE / EmoDB) and C = 10 a priori, to keep the CPU cost down; nothing is tuned "
               "on CREMA-D.",
-              "- Wall times: TESS and CREMA-D rows ran on the otherwise idle 2-core machine; the others on "
-              "the same machine shared with other benchmark jobs.",
+              "- Wall times: the whisper-tiny.en TESS and CREMA-D rows ran on the otherwise idle 2-core "
+              "machine, the whisper-base ones beside one 1-thread CNN job; the others on the same machine "
+              "shared with other benchmark jobs.",
               "- Fine-tuning: no GPU machine was lent to this task, so whisper-base was not fine-tuned on "
               "RAVDESS (`configs/bench/ravdess_whisper_base_finetune.yaml` is the run to make on one). On the "
               "CPU, `serkit run configs/bench/emodb_whisper_tiny_finetune_cpu.yaml -o protocol.max_folds=1` "
