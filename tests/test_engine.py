@@ -109,6 +109,29 @@ def test_cpu_precision_fallback_and_bad_network():
         TorchClassifier("nope").fit(np.zeros((4, 3)), ["a", "b", "a", "b"])
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_on_cpu_runs_only_where_the_cpu_has_it(monkeypatch, native):
+    """bf16-mixed trains under CPU autocast when the CPU has native bf16, else falls back with a warning."""
+    import serkit.training.engine as engine
+
+    monkeypatch.setattr(engine, "cpu_has_native_bf16", lambda: native)
+    X, y = separable_images()
+    clf = TorchClassifier("cnn3", max_epochs=4, batch_size=16, lr=3e-3, patience=None, seed=1,
+                          accelerator="cpu", precision="bf16-mixed")
+    if native:
+        clf.fit(X, y)
+        assert clf.precision_ == "bf16-mixed"
+    else:
+        with pytest.warns(UserWarning, match="native bfloat16"):
+            clf.fit(X, y)
+        assert clf.precision_ == "32-true"
+    losses = [h["train_loss"] for h in clf.history_]
+    assert losses[-1] < losses[0]
+    proba = clf.predict_proba(X)                    # inference stays float32
+    assert proba.dtype == np.float32 or proba.dtype == np.float64
+    assert np.allclose(proba.sum(1), 1, atol=1e-4) and (clf.predict(X) == y).mean() >= 0.9
+
+
 def test_pretrain_and_attention_paths():
     X, y = separable_images(n=32, h=16, w=16)
     clf = TorchClassifier("cnn3", pretrain={"epochs": 1}, max_epochs=1, batch_size=8).fit(X, y)
@@ -132,3 +155,55 @@ def test_explicit_validation_set_from_the_protocol():
     assert all(np.isfinite(h["val_loss"]) for h in clf.history_)
     with pytest.raises(ValueError, match="do not occur in the training data"):
         clf.fit(X, y, validation=(Xv, np.array(["c"] * 10)))
+
+
+def test_bn_recalibration_reestimates_statistics_with_dropout_off():
+    """With bn_recalibration, the first BatchNorm's running mean is the plain average, over the
+    training batches, of what reaches it in eval mode (dropout off), not a momentum trace."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 4, 32)).astype(np.float32)
+    y = LABELS[np.arange(64) % 3]
+    kw = dict(max_epochs=2, batch_size=16, patience=None, val_fraction=0, seed=3)
+    clf = TorchClassifier("cnn1d_mfcc", {"channels": (8, 8, 8, 8), "pool": 2},
+                          bn_recalibration=4, **kw).fit(X, y)
+    net = clf.network_.eval()
+    bn = next(m for m in net.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    seen = []
+    handle = bn.register_forward_hook(lambda m, inp, out: seen.append(inp[0].mean((0, 2))))
+    xs = torch.from_numpy(clf._prepare(X))
+    with torch.no_grad():
+        for i in range(0, 64, 16):          # 4 batches of 16 = all 64 training clips
+            net(xs[i:i + 16])
+    handle.remove()
+    expected = torch.stack(seen).mean(0)
+    assert torch.allclose(bn.running_mean, expected, atol=1e-5)
+    assert int(bn.num_batches_tracked) == 4 and bn.momentum == 0.1   # momentum restored for training
+    plain = TorchClassifier("cnn1d_mfcc", {"channels": (8, 8, 8, 8), "pool": 2}, **kw).fit(X, y)
+    bn0 = next(m for m in plain.network_.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    assert not torch.allclose(bn0.running_mean, expected, atol=1e-3)  # without it: the momentum trace
+
+
+def test_last_checkpoint_follows_every_epoch_not_only_improvements(tmp_path):
+    """With a frozen network (lr 0) the validation loss never improves after epoch 1: last.ckpt must
+    still be the last epoch, so an interrupted run resumes where it stopped."""
+    X, y = separable_images(n=48)
+    yi = np.searchsorted(np.unique(y), y)
+    ck = tmp_path / "ck"
+    cfg = TrainConfig(lr=0.0, max_epochs=3, patience=None, scheduler=None, checkpoint_dir=str(ck))
+    def frozen():
+        net = build_network("cnn3", 3, (1, 16, 20))
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.momentum = 0.0                                   # running stats stay put too
+        return net
+
+    res = fit_network(frozen(), ArrayDataset(X[:36, None], yi[:36]), ArrayDataset(X[36:, None], yi[36:]),
+                      cfg, batch_size=16)
+    assert len(res.history) == 3 and res.best_epoch == 1
+    last = torch.load(ck / "last.ckpt", map_location="cpu", weights_only=False)
+    assert last["epoch"] == 2                                      # 0-based: the third epoch
+    assert len(last["callbacks"]["HistoryCallback"]["history"]) == 3
+    cfg.max_epochs = 4                                             # resume: only epoch 4 runs
+    res2 = fit_network(frozen(), ArrayDataset(X[:36, None], yi[:36]),
+                       ArrayDataset(X[36:, None], yi[36:]), cfg, batch_size=16)
+    assert res2.start_epoch == 3 and [h["epoch"] for h in res2.history] == [1, 2, 3, 4]

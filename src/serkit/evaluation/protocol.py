@@ -209,6 +209,8 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path | None = None, *, progres
         fm = M.compute(y[fold.test], pred, classes, proba)
         fm.update(fold=fold.name, n_train=int(len(fold.train)), n_test=int(len(fold.test)),
                   test_speakers=sorted(set(groups[fold.test]))[:50], fit_s=round(time.time() - tf, 2))
+        if getattr(est, "precision_", None):
+            fm["precision_mode"] = est.precision_   # e.g. "bf16-mixed": what training ran in
         if hasattr(est, "best_params_"):
             fm["best_params"] = {kk: (vv if isinstance(vv, (int, float, str, bool, type(None))) else str(vv))
                                  for kk, vv in est.best_params_.items()}

@@ -76,6 +76,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     num_workers : DataLoader workers.
     eval_batch_size : batch size of ``predict_proba`` / ``embed``.
     progress_bar : None (only on a TTY), True or False.
+    bn_recalibration : number of training batches on which BatchNorm statistics are re-estimated
+        with dropout off before each validation and after training (0: off); see ``TrainConfig``.
     """
 
     def __init__(self, network: str = "cnn4", network_params: dict[str, Any] | None = None, *,
@@ -88,7 +90,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
                  standardize: bool = True, seed: int = 0, accelerator: str = "auto",
                  devices: int | str = "auto", strategy: str = "auto", precision: str = "32-true",
                  checkpoint_dir: str | None = None, num_workers: int = 0, eval_batch_size: int = 256,
-                 progress_bar: bool | None = None) -> None:
+                 progress_bar: bool | None = None, bn_recalibration: int = 0) -> None:
         self.network = network
         self.network_params = network_params
         self.optimizer = optimizer
@@ -115,6 +117,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.num_workers = num_workers
         self.eval_batch_size = eval_batch_size
         self.progress_bar = progress_bar
+        self.bn_recalibration = bn_recalibration
 
     # ------------------------------------------------------------------------------ input handling
     def _kind(self) -> str:
@@ -249,7 +252,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             scheduler=self.scheduler, seed=self.seed, accelerator=self.accelerator,
             devices=self.devices, strategy=self.strategy, precision=self.precision,
             checkpoint_dir=None if self.checkpoint_dir is None else os.fspath(self.checkpoint_dir),
-            progress_bar=self.progress_bar)
+            progress_bar=self.progress_bar, bn_recalibration=self.bn_recalibration)
         for key, value in (self.scheduler_params or {}).items():
             if not hasattr(config, key):
                 raise ValueError(f"unknown scheduler/training parameter {key!r}")
@@ -265,6 +268,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.start_epoch_ = result.start_epoch
         self.best_epoch_ = result.best_epoch
         self.stopped_early_ = result.stopped_early
+        self.precision_ = result.precision
         self.gradcam_target_ = getattr(net, "gradcam_layer", None)
         self.n_train_, self.n_val_ = len(tr), (0 if va is None else len(va))
         return self
