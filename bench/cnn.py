@@ -79,13 +79,32 @@ NOTES = """## Reading the table
   training data and reports the untouched test part.
 * Partial rows (k of n folds, capped epochs, subsampled data) exist because the development machine
   has 2 CPU cores; they show that each configuration runs end to end and give a first estimate, not
-  the full protocol. Study 003's networks train on the 11,970-clip four-corpus merge: extrapolated
-  from the 700-clip runs, one epoch of the MFCC1 CNN over ~9,500 training clips takes minutes on one
-  CPU thread, so its 5-fold protocol (up to 50-70 epochs) needs a GPU. Rerun without caps there:
-  `.venv/bin/python bench/cnn.py` (each row's run directory has config.yaml to reproduce it).
+  the full protocol. Rerun without caps on a GPU: `.venv/bin/python bench/cnn.py` (each row's run
+  directory has config.yaml to reproduce it).
+* Study 003's rows train on the whole 11,970-clip four-corpus merge (RAVDESS without calm, TESS,
+  SAVEE, CREMA-D; 7 classes) with `--precision bf16-mixed`: bfloat16 autocast, which this CPU
+  (AVX512-BF16) runs about twice as fast as float32. Measured at one thread on a batch of 32 (forward
+  + backward): MFCC1 CNN 193 vs 356 ms, CRNN 207 vs 382 ms, MS CNN 391 vs 766 ms, 1-D CNN 109 vs 172 ms.
+  They supersede the previous session's 700-clip, 3-epoch trials (the table shows the least capped run
+  of each config). bf16 does not move the scores: the 1-D CNN's published split gives UA 61.9 in
+  float32 and 62.1 in bf16-mixed (both rows are shown). Still partial for lack of CPU time: the
+  speaker-independent CRNN (2 of 5 folds), 1-D CNN (3 of 5) and MS CNN (1 of 5; about 3 min per epoch
+  at one thread). On the folds that ran, the CRNN is 9 UA points above the MFCC1 CNN (62.8 / 55.4 vs
+  53.9 / 44.8 on folds 1 / 2), the MS CNN 0.8 above it on fold 1 (54.7 vs 53.9).
+* Study 003's random-split accuracies (WA) land near its validation accuracies: MFCC1 CNN 65.1 vs
+  70.16, CRNN 67.6 vs 66.95, MS CNN 68.0 vs 68.39. Speaker-independently each loses 10-21 UA points:
+  MFCC1 CNN 66.6 → 50.5 ± 5.2 (all 5 folds), CRNN 68.7 → 59.1 (2 folds), MS CNN 70.4 → 54.7 (1 fold),
+  1-D CNN 62.1 → 41.1 (3 folds).
+* The 1-D CNN baseline puts dropout after the BatchNorm of every block. Its BatchNorm running
+  statistics, gathered with dropout on, did not match evaluation: on the merge its eval-mode logits
+  blew up (validation loss 25-66 while the training loss fell to 1.0), early stopping kept epoch 2 and
+  the test UA was 20.2. Its configs now set `bn_recalibration: 100` (BatchNorm statistics re-estimated
+  on 100 training batches with dropout off before each validation and after training), and the
+  same run gives validation loss 1.05 and UA 62.1.
 * Wall times: CNN-4 speaker-independent ran alone at 2 torch threads on the otherwise idle machine;
-  the other full RAVDESS rows of this session ran as two 1-thread jobs side by side. Rows from the
-  earlier session (capped ones) shared the CPU with 3-5 other jobs.
+  the other full RAVDESS rows of the previous session ran as two 1-thread jobs side by side, the
+  bf16-mixed rows as two or three 1-thread jobs side by side. Capped rows from the earliest session
+  shared the CPU with 3-5 other jobs.
 """
 
 
@@ -218,14 +237,17 @@ def write_table(out: Path) -> str:
                 key.append(part)
         return "__".join(key), (cap["n"], cap["f"], cap["e"], cap["pe"])
 
-    # of several runs of one config, the table shows the least capped (a rerun supersedes a trial)
+    # of several runs of one config, the table shows the least capped (a rerun supersedes a trial);
+    # equally capped runs (a float32 and a bf16-mixed twin) are all shown
     done = [p for p in RUNS.glob("*") if p.is_dir() and (p / "metrics.json").is_file()]
-    best: dict[str, tuple[tuple[float, ...], str]] = {}
+    best: dict[str, tuple[tuple[float, ...], list[str]]] = {}
     for p in done:
         key, cap = caps(p.name)
         if key not in best or cap > best[key][0]:
-            best[key] = (cap, p.name)
-    shown = {name for _, name in best.values()}
+            best[key] = (cap, [p.name])
+        elif cap == best[key][0]:
+            best[key][1].append(p.name)
+    shown = {name for _, names in best.values() for name in names}
     for run_dir in sorted(done):
         if run_dir.name not in shown:
             continue
