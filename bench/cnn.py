@@ -86,7 +86,7 @@ NOTES = """## Reading the table
   (AVX512-BF16) runs about twice as fast as float32. Measured at one thread on a batch of 32 (forward
   + backward): MFCC1 CNN 193 vs 356 ms, CRNN 207 vs 382 ms, MS CNN 391 vs 766 ms, 1-D CNN 109 vs 172 ms.
   They supersede the previous session's 700-clip, 3-epoch trials (the table shows the least capped run
-  of each config). bf16 does not move the scores: the 1-D CNN's published split gives UA 61.9 in
+  of each config). bf16 did not move the score where both ran: the 1-D CNN's published split gives UA 61.9 in
   float32 and 62.1 in bf16-mixed (both rows are shown). Still partial for lack of CPU time: the
   speaker-independent CRNN (2 of 5 folds), 1-D CNN (3 of 5) and MS CNN (1 of 5; about 3 min per epoch
   at one thread). On the folds that ran, the CRNN is 9 UA points above the MFCC1 CNN (62.8 / 55.4 vs
