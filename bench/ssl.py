@@ -75,7 +75,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     threads_ov = [f"features.params.num_threads={args.threads}"]
-    ssl_features.register_models()
+
     console = Console()
     results_json = Path(args.out).with_suffix(".json")
     rows: dict = {}  # this process's entries, merged into the file at each save

@@ -31,7 +31,11 @@ def test_serkit_run_end_to_end(tmp_path):
     assert res.exit_code == 0, res.output
     m = json.loads((out / "metrics.json").read_text())
     assert m["protocol"] == {"kind": "group_kfold", "speaker_independent": True,
-                             "description": m["protocol"]["description"], "n_folds": 3}
+                             "description": m["protocol"]["description"], "n_folds": 3,
+                             "transductive": False, "transductive_note": None}
+    assert m["schema_version"] == 2 and m["corpora"] == ["corpus"]
+    assert m["accounting"] == {"rows_scanned": 72, "rows_used": 72, "excluded": {}, "skipped": []}
+    assert all(f["missing_classes"] == [] for f in m["folds"])
     assert m["ua"]["mean"] > 0.8 and len(m["folds"]) == 3  # the classes differ in pitch/loudness
     for key in ("ua", "wa", "macro_f1"):
         assert set(m[key]) >= {"mean", "std"}

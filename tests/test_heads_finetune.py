@@ -6,7 +6,9 @@ import torch
 pytest.importorskip("transformers")
 pytest.importorskip("lightning")
 
-from serkit.models.nn.heads import HEADS, NETWORK_ENTRIES, build_head  # noqa: E402
+from serkit.models.nn.heads import HEADS, build_head  # noqa: E402
+from serkit.models.nn.registry import NETWORKS  # noqa: E402
+from serkit.models.persist import load_estimator, save_estimator  # noqa: E402
 
 SR = 16000
 
@@ -26,8 +28,9 @@ def test_head_shapes(name, dim):
 
 def test_head_registry_entries():
     assert set(HEADS) >= {"mlp_000", "mlp_001", "hubert_003", "w2v2_003"}
-    factory, kind, shape, _ = NETWORK_ENTRIES["head_hubert_003"]
-    assert kind == "vector" and factory(7, shape)(torch.randn(2, *shape)).shape == (2, 7)
+    entry = NETWORKS["head_hubert_003"]
+    shape = entry.nominal_shape
+    assert entry.kind == "vector" and entry(7, shape)(torch.randn(2, *shape)).shape == (2, 7)
 
 
 def _tiny_wav2vec2(path):
@@ -86,10 +89,8 @@ def test_finetune_two_epochs_lowers_loss(tmp_path):
     att = clf.attention(X[:3])  # one weight per own frame, summing to one
     assert len(att) == 3 and all(np.isclose(a.sum(), 1, atol=1e-5) and (a > 0).all() for a in att)
     assert (tmp_path / "ckpt" / "last.ckpt").exists()
-    # weight-norm parametrised pos-conv cannot be pickled by torch: config + state_dict round trip
-    import pickle
-
-    clf_p = pickle.loads(pickle.dumps(clf))
+    # weight-norm parametrised pos-conv cannot be pickled by torch: config + safetensors round trip
+    clf_p = load_estimator(save_estimator(clf, tmp_path / "saved"))
     np.testing.assert_allclose(clf_p.predict_proba(X[:3]), p, rtol=1e-5, atol=1e-6)
     # resuming with more epochs continues from last.ckpt
     clf2 = FineTuneClassifier(**{**clf.get_params(), "max_epochs": 3}).fit(X, y)
@@ -162,9 +163,7 @@ def test_pretrained_classifier_only_head_trains(tmp_path):
     assert clf.history_[-1]["train_loss"] < clf.history_[0]["train_loss"]
     assert clf.predict_proba(X[:3]).shape == (3, 2) and list(clf.classes_) == ["fear", "surprise"]
     assert clf.embed(X[:3]).shape == (3, 12)
-    import pickle
-
-    clf3 = pickle.loads(pickle.dumps(clf))
+    clf3 = load_estimator(save_estimator(clf, tmp_path / "saved"))
     np.testing.assert_allclose(clf3.predict_proba(X[:3]), clf.predict_proba(X[:3]), rtol=1e-5, atol=1e-6)
 
 

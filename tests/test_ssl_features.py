@@ -9,7 +9,8 @@ pytest.importorskip("transformers")
 
 from serkit.features.base import make_extractor  # noqa: E402
 from serkit.features.extract import extract_manifest  # noqa: E402
-from serkit.features.ssl import LayerSelect, SSLFeatures, select_pooled, ssl_probe  # noqa: E402
+from serkit.features.ssl import SSLFeatures, select_pooled  # noqa: E402
+from serkit.models.ssl_probe import LayerSelect, ssl_probe  # noqa: E402
 
 SR = 16000
 

@@ -12,6 +12,20 @@ from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="serkit: speech emotion recognition with honest, speaker-independent evaluation.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from serkit import __version__
+
+        typer.echo(f"serkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="print the version and exit")) -> None:
+    """serkit: speech emotion recognition with honest, speaker-independent evaluation."""
 data_app = typer.Typer(no_args_is_help=True, help="Inspect corpora.")
 explain_app = typer.Typer(no_args_is_help=True, help="Explanations of trained models.")
 app.add_typer(data_app, name="data")
@@ -32,7 +46,10 @@ def _pct(m: dict) -> str:
 def summary_table(metrics: dict) -> Table:
     proto = metrics["protocol"]
     tag = "speaker-independent" if proto["speaker_independent"] else "[bold yellow]SPEAKER-DEPENDENT[/]"
-    t = Table(title=f"{metrics['name']} — {proto['kind']} ({tag}), {proto['n_folds']} fold(s)")
+    if proto.get("transductive"):
+        tag += ", [bold yellow]TRANSDUCTIVE[/]"
+    t = Table(title=f"{metrics['name']} — {proto['kind']} ({tag}), {proto['n_folds']} fold(s)",
+              caption=f"[yellow]{proto['transductive_note']}[/]" if proto.get("transductive") else None)
     for col in ("model", "features", "corpora", "UA %", "WA %", "macro-F1 %"):
         t.add_column(col, justify="right" if "%" in col else "left")
     t.add_row(metrics["model"], metrics["features"], "+".join(metrics["corpora"]),
@@ -59,12 +76,22 @@ def run(config: Path = typer.Argument(..., help="experiment YAML"),
         res = run_experiment(cfg, out, progress=not quiet, console=console)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         _fail(str(exc))
-    console.print(summary_table(res.metrics))
-    if res.failures:
-        console.print(f"[yellow]{len(res.failures)} file(s) skipped[/] (listed in metrics.json)")
+    _print_summary(res.metrics)
     if report and cfg.report:
         _write_report(res.run_dir)
     console.print(f"results: {res.run_dir}")
+
+
+def _print_summary(metrics: dict) -> None:
+    console.print(summary_table(metrics))
+    acct = metrics["accounting"]
+    n_skip = len(acct["skipped"])
+    line = f"{acct['rows_used']} of {acct['rows_scanned']} input rows used"
+    if n_skip:
+        line += f"; [yellow]{n_skip} skipped[/] (reasons in metrics.json and the report)"
+    for reason, n in acct.get("excluded", {}).items():
+        line += f"; {n} left out: {reason}"
+    console.print(line)
 
 
 def _write_report(run_dir: Path) -> None:
@@ -149,10 +176,9 @@ def list_components() -> None:
     from serkit.corpora import CORPORA
     from serkit.corpora.manifest import LABEL_SETS
     from serkit.evaluation.splits import SPLITS
-    from serkit.features.base import FEATURES, _load_builtin
+    from serkit.features.base import FEATURES
     from serkit.models.registry import available
 
-    _load_builtin()
     t = Table(title="serkit components")
     t.add_column("kind")
     t.add_column("names")
@@ -165,14 +191,17 @@ def list_components() -> None:
 
 
 @app.command()
-def demo(max_folds: Optional[int] = typer.Option(None, "--max-folds", help="run only the first N folds")) -> None:
-    """The main job on the shared corpora: eGeMAPS + SVM on EmoDB, 5 speaker-independent folds."""
+def demo(max_folds: Optional[int] = typer.Option(None, "--max-folds", help="run only the first N folds"),
+         out: Optional[Path] = typer.Option(None, "--out", help="run directory (default runs/<name>-<time>)")
+         ) -> None:
+    """The research job on the shared corpora: eGeMAPS + SVM on EmoDB, 5 speaker-independent folds."""
+    from importlib.resources import files
+
     from serkit.config import load_config
     from serkit.evaluation.protocol import run_experiment
 
-    cfg_path = Path("configs/bench/emodb_egemaps_svm.yaml")
     overrides = [f"protocol.max_folds={max_folds}"] if max_folds else []
-    cfg = load_config(cfg_path if cfg_path.is_file() else None, overrides)
+    cfg = load_config(Path(str(files("serkit.resources") / "demo_emodb.yaml")), overrides)
     roots = cfg.data.corpus_roots()
     if not all(r.exists() for _, r in roots):
         console.print(
@@ -180,8 +209,11 @@ def demo(max_folds: Optional[int] = typer.Option(None, "--max-folds", help="run 
             "(free for research), unpack it so that the audio files are in <DIR>/emodb/wav/*.wav, "
             "and run again with SERKIT_DATA=<DIR> (the developer set-up expects ../shared/datasets).")
         raise typer.Exit(1)
-    res = run_experiment(cfg, progress=True, console=console)
-    console.print(summary_table(res.metrics))
+    try:
+        res = run_experiment(cfg, out, progress=True, console=console)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        _fail(str(exc))
+    _print_summary(res.metrics)
     _write_report(res.run_dir)
     console.print(f"results: {res.run_dir}")
 

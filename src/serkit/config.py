@@ -14,6 +14,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DEFAULT_DATA_DIR = "../shared/datasets"
+#: the sample rate every model in serkit sees (io/audio.py resamples everything to it)
+SAMPLE_RATE = 16000
+#: printed wherever a result used test-time speaker normalisation
+TRANSDUCTIVE_NOTE = ("transductive: uses the test speakers' unlabelled utterances "
+                     "(per-speaker feature normalisation)")
 
 
 class _Strict(BaseModel):
@@ -50,13 +55,19 @@ class DataConfig(_Strict):
 class AudioConfig(_Strict):
     """How every file is decoded before feature extraction (io/audio.py)."""
 
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE
     offset_s: float = Field(0.0, ge=0, description="drop this many leading seconds (study 003: 0.5)")
     trim_silence: bool = False
     top_db: float = 30.0
     normalize: Literal["none", "zscore", "peak"] = "none"
     duration_s: float | None = Field(None, gt=0, description="crop/pad to this length; None keeps it")
     crop: Literal["start", "center"] = "start"
+    min_duration_s: float = Field(
+        0.25, ge=0, description="clips shorter than this (after offset and trimming, before padding) "
+                                "are skipped with the reason 'too short'")
+    silence_dbfs: float | None = Field(
+        -60.0, description="clips whose peak level is below this many dBFS are skipped as silent "
+                           "(None: no check)")
 
 
 class SecondaryFeatures(_Strict):
@@ -73,11 +84,28 @@ class FeatureConfig(_Strict):
         None, description="when set, models receive {'spec': primary, 'scalars': secondary (+metadata)}")
     metadata: list[str] = Field(default_factory=list,
                                 description="manifest columns appended as (label-encoded) features")
-    speaker_norm: bool = Field(
-        False, description="z-normalise features per speaker (uses no labels; test speakers are "
-                           "normalised with their own statistics, as in the SER challenges)")
+    test_time_speaker_norm: bool = Field(
+        False, description="TRANSDUCTIVE: z-normalise features per speaker with the statistics of all "
+                           "that speaker's utterances, test utterances included (test-time adaptation; "
+                           "needs many unlabelled clips of each test speaker and assumes each speaker "
+                           "covers the emotions evenly). Results are labelled transductive; a model "
+                           "trained with it cannot be exported as a recogniser.")
+    speaker_label_warning: float = Field(
+        0.5, gt=0, le=1, description="with test_time_speaker_norm: warn about speakers whose label "
+                                     "distribution is at least this far (total variation distance) "
+                                     "from the corpus's")
     cache_dir: str | None = Field(None, description="default: $SERKIT_CACHE or ~/.cache/serkit/features")
     n_jobs: int = 2
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_speaker_norm(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "speaker_norm" in data:
+            raise ValueError(
+                "features.speaker_norm was renamed features.test_time_speaker_norm: it normalises each "
+                "test speaker with the statistics of that speaker's own test utterances, which is "
+                "transductive (test-time adaptation) and is never on by default")
+        return data
 
 
 class ModelConfig(_Strict):
@@ -149,7 +177,14 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     key = key.strip()
     if not key:
         raise ValueError(f"override {item!r} has an empty key")
-    return key.split("."), yaml.safe_load(raw) if raw.strip() else ""
+    if not raw.strip():
+        return key.split("."), ""
+    try:
+        return key.split("."), yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ValueError(f"override {item!r}: the value {raw!r} is not valid YAML ({where}); quote "
+                         "strings and close brackets, e.g. -o 'model.grid={clf__C: [1, 10]}'") from None
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
@@ -172,7 +207,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         p = Path(path)
         if not p.is_file():
             raise FileNotFoundError(f"config file not found: {p}")
-        loaded = yaml.safe_load(p.read_text())
+        try:
+            loaded = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{p}: not valid YAML ({exc})") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

@@ -32,11 +32,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from serkit.config import SAMPLE_RATE
+
 __all__ = ["Backbone", "load_backbone"]
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 _HOP = 160  # Whisper mel hop (100 frames per second at 16 kHz)
 
 

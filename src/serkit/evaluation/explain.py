@@ -5,17 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import joblib
 import numpy as np
 import pandas as pd
 
 from serkit.config import load_config
+from serkit.models.capabilities import Attends
 
 
 def save_attention(est, X, keys: np.ndarray, labels: np.ndarray, fold_dir: Path) -> Path | None:
     """``fold_dir/attention.npz`` (keys, weights: object array of 1-D arrays, labels) for models
     with attention pooling; None for the others."""
-    if not hasattr(est, "attention"):
+    if not isinstance(est, Attends):
         return None
     weights = est.attention(X)
     if weights is None:
@@ -46,7 +46,8 @@ def gradcam_run(run_dir: str | Path, *, fold: str | None = None, per_class: int 
     writes ``folds/<fold>/gradcam/<key>.npz`` (map, spec, key, label, pred) and a ``.png``.
     """
     from serkit.evaluation.gradcam import gradcam_for_estimator, save_gradcam_png
-    from serkit.evaluation.protocol import _take, build_features
+    from serkit.features.pipeline import FeaturePipeline, take
+    from serkit.models.persist import load_estimator
 
     run_dir = Path(run_dir)
     for name in ("config.yaml", "manifest.csv", "predictions.csv"):
@@ -59,18 +60,21 @@ def gradcam_run(run_dir: str | Path, *, fold: str | None = None, per_class: int 
     written: list[Path] = []
     X = None
     for fname in fold_names:
-        model_file = run_dir / "folds" / fname / "model.joblib"
-        if not model_file.is_file():
-            raise FileNotFoundError(f"{model_file} missing: the run was made with model.save=false")
-        est = joblib.load(model_file)["estimator"]
+        model_dir = run_dir / "folds" / fname / "model"
+        if not (model_dir / "estimator.json").is_file():
+            raise FileNotFoundError(f"{model_dir} missing: the run was made with model.save=false "
+                                    "or by a serkit older than the pickle-free model format")
+        est = load_estimator(model_dir)
         if getattr(est, "gradcam_target_", None) is None:
             raise ValueError(f"{cfg.model.name} has no convolutional layer for Grad-CAM")
         chosen = _choose(preds[preds["fold"] == fname], per_class, keys, seed)
         if X is None:  # features of the whole manifest (per-speaker normalisation needs them all)
-            X, manifest, _ = build_features(cfg, manifest, progress=False, log=lambda *a, **k: None)
+            fs = FeaturePipeline.from_config(cfg.audio, cfg.features).fit(manifest) \
+                .transform_manifest(manifest, progress=False)
+            X, manifest = fs.X, fs.manifest
         index = {k: i for i, k in enumerate(manifest["key"])}
         idx = np.array([index[k] for k in chosen["key"]])
-        Xs = _take(X, idx)
+        Xs = take(X, idx)
         maps = gradcam_for_estimator(est, Xs)
         spec = Xs["spec"] if isinstance(Xs, dict) else Xs
         out = run_dir / "folds" / fname / "gradcam"

@@ -1,30 +1,38 @@
-"""Run an experiment: manifest → features → folds → fit/predict per fold → metrics and run dir."""
+"""Run an experiment: manifest → features → folds → fit/predict per fold → metrics and run dir.
+
+Everything that can be checked before feature extraction is checked first (:func:`check_config`,
+then a dry fit on synthetic data shaped like the first file's features), so a typo fails in
+seconds, not after hours of extraction. A run that fails leaves nothing that looks finished: a run
+directory is finished when it has ``metrics.json``, which is written last.
+"""
 from __future__ import annotations
 
 import json
 import random
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from collections.abc import Mapping
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
 import serkit
-from serkit.config import RunConfig, dump_config
+from serkit.config import TRANSDUCTIVE_NOTE, RunConfig, dump_config
 from serkit.corpora import load_corpora
 from serkit.corpora.manifest import LabelOptions
+from serkit.evaluation import audit
 from serkit.evaluation import metrics as M
+from serkit.evaluation.estimators import build_estimator, check_estimator, fit, model_input, preflight
 from serkit.evaluation.explain import save_attention
-from serkit.evaluation.splits import Fold, ProtocolInfo, make_folds
-from serkit.features.base import make_extractor
-from serkit.features.extract import extract_manifest
-from serkit.models.classical import GroupedGridSearch
-from serkit.models.registry import make_model
+from serkit.evaluation.splits import SPLITS, ProtocolInfo, make_folds
+from serkit.features.pipeline import FeaturePipeline, take
+from serkit.models import capabilities as cap
+from serkit.models.persist import save_estimator
+
+SCHEMA_VERSION = 2
 
 
 @dataclass
@@ -32,6 +40,7 @@ class RunResult:
     run_dir: Path
     metrics: dict
     protocol: ProtocolInfo
+    #: every input row that was not used, with its stage and reason (metrics.json accounting)
     failures: list[dict] = field(default_factory=list)
 
 
@@ -46,110 +55,40 @@ def seed_everything(seed: int) -> None:
         pass
 
 
-def load_manifest(cfg: RunConfig) -> tuple[pd.DataFrame, list[dict]]:
-    """The run's manifest (label set applied, optional seeded subsample) and the adapters' problems."""
-    opts = LabelOptions(calm=cfg.data.calm, boredom=cfg.data.boredom, excited=cfg.data.excited)
-    specs = cfg.data.corpus_roots()
-    for name, root in specs:
+def check_config(cfg: RunConfig) -> tuple[FeaturePipeline, object]:
+    """Everything checkable without audio: feature kinds and parameters, model name, parameters
+    and grid, protocol, corpus folders. Raises ``ValueError`` / ``FileNotFoundError``."""
+    if cfg.protocol.kind not in SPLITS:
+        raise ValueError(f"unknown protocol {cfg.protocol.kind!r}; choose one of {sorted(SPLITS)}")
+    pipeline = FeaturePipeline.from_config(cfg.audio, cfg.features)
+    pipeline.extractors  # noqa: B018  (builds every extractor: unknown kinds / bad params fail here)
+    template = build_estimator(cfg, speaker_independent=True)
+    check_estimator(template, cfg)
+    for name, root in cfg.data.corpus_roots():
         if not root.exists():
             raise FileNotFoundError(f"corpus folder for {name!r} not found: {root} (set data.data_dir "
                                     "or SERKIT_DATA, or the corpus root in the config)")
-    result = load_corpora(specs, label_set=cfg.data.label_set, label_options=opts)
-    manifest = result.manifest
+    return pipeline, template
+
+
+def load_manifest(cfg: RunConfig) -> tuple[pd.DataFrame, list[dict], dict[str, int]]:
+    """The run's manifest (label set applied, optional seeded subsample), the adapters' problems
+    and the rows left out on purpose (reason -> count)."""
+    opts = LabelOptions(calm=cfg.data.calm, boredom=cfg.data.boredom, excited=cfg.data.excited)
+    result = load_corpora(cfg.data.corpus_roots(), label_set=cfg.data.label_set, label_options=opts)
+    manifest, excluded = result.manifest, dict(result.excluded)
     if cfg.data.max_per_label:
+        before = len(manifest)
         manifest = (manifest.sample(frac=1.0, random_state=cfg.seed).groupby("label")
                     .head(cfg.data.max_per_label).sort_index().reset_index(drop=True))
+        excluded[f"subsampled to data.max_per_label={cfg.data.max_per_label}"] = before - len(manifest)
     if manifest.empty:
         raise ValueError("the manifest is empty: no usable utterances were found")
-    return manifest, [p.as_dict() for p in result.problems]
-
-
-def metadata_features(manifest: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """Label-encode manifest columns (e.g. intensity, statement, gender) as extra numeric features."""
-    cols = []
-    for c in columns:
-        if c not in manifest.columns:
-            raise ValueError(f"features.metadata names {c!r}, which the manifest does not have "
-                             f"(columns: {', '.join(manifest.columns)})")
-        codes, _ = pd.factorize(manifest[c].astype(str), sort=True)
-        cols.append(codes.astype(np.float32))
-    return np.stack(cols, axis=1) if cols else np.zeros((len(manifest), 0), np.float32)
-
-
-def _take(X, idx):
-    return {k: v[idx] for k, v in X.items()} if isinstance(X, Mapping) else X[idx]
-
-
-def build_features(cfg: RunConfig, manifest: pd.DataFrame, progress: bool = True, log=print):
-    """Extract the configured features; returns ``(X, manifest of usable rows, failures)``.
-
-    ``X`` is an array, or ``{"spec": ..., "scalars": ...}`` when ``features.secondary`` is set.
-    Files that fail are reported and skipped; everything else is kept.
-    """
-    fc = cfg.features
-    streams = [(fc.kind, fc.params)] + ([(fc.secondary.kind, fc.secondary.params)] if fc.secondary else [])
-    results = [extract_manifest(manifest, make_extractor(kind, params), cfg.audio.model_dump(),
-                                cache_dir=fc.cache_dir, n_jobs=fc.n_jobs, progress=progress)
-               for kind, params in streams]
-    ok = np.logical_and.reduce([r.ok for r in results])
-    failures = {f["path"]: f for r in results for f in r.failures}
-    for f in failures.values():
-        log(f"[yellow]skipped[/] {f['error']}")
-    arrays = [r.features[ok[r.ok]] for r in results]
-    manifest = manifest[ok].reset_index(drop=True)
-    speakers = manifest["speaker"].astype(str).to_numpy()
-    if fc.speaker_norm:
-        arrays = [speaker_normalize(a, speakers) for a in arrays]
-    if fc.metadata:
-        if arrays[-1].ndim != 2:
-            raise ValueError("features.metadata can only be appended to vector features "
-                             "(use features.secondary for spectrogram models)")
-        arrays[-1] = np.hstack([arrays[-1], metadata_features(manifest, fc.metadata)])
-    X = {"spec": arrays[0], "scalars": arrays[1]} if fc.secondary else arrays[0]
-    return X, manifest, list(failures.values())
-
-
-def speaker_normalize(X: np.ndarray, speakers: np.ndarray) -> np.ndarray:
-    """Z-normalise each speaker's features with that speaker's own mean and std (no labels used)."""
-    out = np.empty_like(X, dtype=np.float32)
-    for s in np.unique(speakers):
-        idx = speakers == s
-        axes = (0,) if X.ndim == 2 else tuple(i for i in range(X.ndim) if i != 1)
-        mu = X[idx].mean(axis=axes, keepdims=True)
-        sd = X[idx].std(axis=axes, keepdims=True)
-        out[idx] = (X[idx] - mu) / np.where(sd > 1e-8, sd, 1.0)
-    return out
-
-
-def build_estimator(cfg: RunConfig, info: ProtocolInfo):
-    est = make_model(cfg.model.name, cfg.model.params, cfg.seed)
-    if cfg.model.grid:
-        est = GroupedGridSearch(est, cfg.model.grid, inner_folds=cfg.model.inner_folds,
-                                grouped=info.speaker_independent, scoring=cfg.model.scoring,
-                                seed=cfg.seed)
-    return est
-
-
-def _model_input(est, X):
-    """scikit-learn models get 2-D arrays; torch estimators (which have ``embed``) get X as is."""
-    if hasattr(est, "embed") or isinstance(X, Mapping) or X.ndim <= 2:
-        return X
-    return X.reshape(len(X), -1)
-
-
-def _fit(est, X, y, groups, validation=None):
-    """Fit with speaker groups where the estimator takes them, and the protocol's validation
-    speakers (speaker_holdout) where it takes those."""
-    kw = {}
-    if getattr(est, "accepts_groups", False) or getattr(est, "accepts_validation", False):
-        kw["groups"] = groups
-    if validation is not None and getattr(est, "accepts_validation", False):
-        kw["validation"] = validation
-    return est.fit(_model_input(est, X), y, **kw)
+    return manifest, [p.as_dict() for p in result.problems], excluded
 
 
 def _proba(est, X, classes: list[str]) -> np.ndarray:
-    p = est.predict_proba(_model_input(est, X))
+    p = est.predict_proba(model_input(est, X))
     out = np.zeros((len(p), len(classes)), dtype=np.float64)
     for j, c in enumerate([str(c) for c in est.classes_]):
         out[:, classes.index(c)] = p[:, j]
@@ -157,28 +96,83 @@ def _proba(est, X, classes: list[str]) -> np.ndarray:
 
 
 def _embedding(est, X) -> np.ndarray:
-    if hasattr(est, "embed"):
+    if isinstance(est, cap.Embeds):
         return np.asarray(est.embed(X))
     flat = X.reshape(len(X), -1)  # classical models: the (standardised) input features
     sd = flat.std(axis=0)
     return (flat - flat.mean(axis=0)) / np.where(sd > 1e-8, sd, 1.0)
 
 
+def _protocol_record(info: ProtocolInfo, n_folds: int, transductive: bool) -> dict:
+    desc = info.description + (f" — {TRANSDUCTIVE_NOTE}" if transductive else "")
+    return {"kind": info.kind, "speaker_independent": info.speaker_independent, "description": desc,
+            "n_folds": n_folds, "transductive": transductive,
+            "transductive_note": TRANSDUCTIVE_NOTE if transductive else None}
+
+
+def _prepare_run_dir(cfg: RunConfig, out_dir) -> tuple[Path, bool]:
+    run_dir = Path(out_dir) if out_dir else Path(cfg.out_dir) / f"{cfg.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("metrics.json", "predictions.csv", "report.html", "FAILED.txt"):  # a rerun into --out
+        (run_dir / stale).unlink(missing_ok=True)
+    return run_dir, created
+
+
+def _abandon(run_dir: Path, created: bool, exc: BaseException) -> None:
+    """A failed run: remove what we created unless it holds checkpoints to resume from."""
+    has_ckpt = any(run_dir.glob("folds/*/checkpoints/*.ckpt"))
+    if created and not has_ckpt:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    (run_dir / "predictions.csv").unlink(missing_ok=True)
+    (run_dir / "FAILED.txt").write_text(f"{type(exc).__name__}: {exc}\n(checkpoints are kept; rerun "
+                                        "with the same --out to resume)\n")
+
+
 def run_experiment(cfg: RunConfig, out_dir: str | Path | None = None, *, progress: bool = True,
                    console=None) -> RunResult:
     """Run every fold of ``cfg`` and write the run directory (see docs/ARCHITECTURE.md)."""
+    pipeline, _ = check_config(cfg)
+    run_dir, created = _prepare_run_dir(cfg, out_dir)
+    try:
+        return _run(cfg, pipeline, run_dir, progress, console)
+    except BaseException as exc:
+        _abandon(run_dir, created, exc)
+        raise
+
+
+def _run(cfg: RunConfig, pipeline: FeaturePipeline, run_dir: Path, progress: bool, console) -> RunResult:
     t0 = time.time()
     seed_everything(cfg.seed)
     log = console.print if console is not None else (lambda *a, **k: None)
-    run_dir = Path(out_dir) if out_dir else Path(cfg.out_dir) / f"{cfg.name}-{datetime.now():%Y%m%d-%H%M%S}"
-    run_dir.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, run_dir / "config.yaml")
 
-    manifest, problems = load_manifest(cfg)
+    manifest, problems, excluded = load_manifest(cfg)
+    t_scan = time.time()
+    classes = sorted(manifest["label"].astype(str).unique())
     log(f"[bold]{cfg.name}[/]: {len(manifest)} utterances, {manifest['speaker'].nunique()} speakers, "
         f"labels {({k: int(v) for k, v in manifest['label'].value_counts().sort_index().items()})}")
-    X, manifest, failures = build_features(cfg, manifest, progress, log)
+    preflight(build_estimator(cfg, speaker_independent=True), pipeline, manifest, classes)
+
+    fs = pipeline.fit(manifest).transform_manifest(manifest, progress=progress, log=log)
+    X, manifest = fs.X, fs.manifest
+    t_feat = time.time()
+    for e in fs.extraction:
+        speed = f", {e['x_realtime']}× real time" if e["x_realtime"] else ""
+        log(f"features {e['stream']}: {e['files']} files ({e['cached']} cached), "
+            f"{e['audio_s']:.0f} s of audio computed in {e['wall_s']:.0f} s{speed}")
+    acct = audit.accounting(problems, excluded, len(manifest), fs.skipped)
     manifest.to_csv(run_dir / "manifest.csv", index=False)
+    transductive = pipeline.test_time_speaker_norm
+    warnings_ = []
+    if transductive:
+        warnings_ = audit.speaker_label_warnings(manifest, cfg.features.speaker_label_warning)
+        log(f"[bold yellow]{TRANSDUCTIVE_NOTE}[/]")
+        for w in warnings_:
+            log(f"[bold yellow]warning:[/] speaker {w['speaker']} recorded mostly {w['labels']} "
+                f"(distance {w['distance']} from the corpus's label distribution): per-speaker "
+                "normalisation removes emotion for such speakers, scores can fall below chance")
 
     p = cfg.protocol
     kw = {} if p.n_folds is None else {"n_folds": p.n_folds}
@@ -186,37 +180,41 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path | None = None, *, progres
                              max_folds=p.max_folds, test_size=p.test_size, seed=cfg.seed,
                              folds_csv=p.folds_csv, corpus=p.emobox_corpus, **kw)
     label_note = "speaker-independent" if info.speaker_independent else "SPEAKER-DEPENDENT"
-    log(f"protocol: {info.kind} ({label_note}): {info.description}")
+    log(f"protocol: {info.kind} ({label_note}{', TRANSDUCTIVE' if transductive else ''}): "
+        f"{info.description}")
 
-    classes = sorted(manifest["label"].astype(str).unique())
     y = manifest["label"].astype(str).to_numpy()
     groups = manifest["speaker"].astype(str).to_numpy()
-    template = build_estimator(cfg, info)
+    template = build_estimator(cfg, speaker_independent=info.speaker_independent)
     rows, fold_metrics = [], []
     for k, fold in enumerate(folds):
         tf = time.time()
         seed_everything(cfg.seed + k)
         est = clone(template)
-        if hasattr(est, "checkpoint_dir") and getattr(est, "checkpoint_dir", None) is None:
+        if isinstance(est, cap.Checkpoints) and est.checkpoint_dir is None:
             est.set_params(checkpoint_dir=str(run_dir / "folds" / fold.name / "checkpoints"))
-        validation = None if fold.valid is None else (_take(X, fold.valid), y[fold.valid])
+        validation = None if fold.valid is None else (take(X, fold.valid), y[fold.valid])
         # speaker groups drive inner validation only where the protocol is speaker-independent;
         # under a declared speaker-dependent split the inner split is stratified random too
         train_groups = groups[fold.train] if info.speaker_independent else None
-        _fit(est, _take(X, fold.train), y[fold.train], train_groups, validation)
-        proba = _proba(est, _take(X, fold.test), classes)
+        fit(est, take(X, fold.train), y[fold.train], train_groups, validation)
+        proba = _proba(est, take(X, fold.test), classes)
         pred = np.asarray(classes)[proba.argmax(axis=1)]
         fm = M.compute(y[fold.test], pred, classes, proba)
         fm.update(fold=fold.name, n_train=int(len(fold.train)), n_test=int(len(fold.test)),
-                  test_speakers=sorted(set(groups[fold.test]))[:50], fit_s=round(time.time() - tf, 2))
+                  test_speakers=sorted(set(groups[fold.test]))[:50], fit_s=round(time.time() - tf, 2),
+                  missing_classes=audit.missing_classes(y, fold.test, classes),
+                  missing_train_classes=audit.missing_classes(y, fold.train, classes))
         if getattr(est, "precision_", None):
             fm["precision_mode"] = est.precision_   # e.g. "bf16-mixed": what training ran in
         if hasattr(est, "best_params_"):
             fm["best_params"] = {kk: (vv if isinstance(vv, (int, float, str, bool, type(None))) else str(vv))
                                  for kk, vv in est.best_params_.items()}
         fold_metrics.append(fm)
+        missing = f"  [yellow]missing in test: {', '.join(fm['missing_classes'])}[/]" \
+            if fm["missing_classes"] else ""
         log(f"  {fold.name}: UA {fm['ua']:.3f}  WA {fm['wa']:.3f}  F1 {fm['macro_f1']:.3f}  "
-            f"(train {len(fold.train)}, test {len(fold.test)}, {fm['fit_s']:.0f} s)")
+            f"(train {len(fold.train)}, test {len(fold.test)}, {fm['fit_s']:.0f} s){missing}")
         test_keys = manifest["key"].to_numpy()[fold.test]
         part = pd.DataFrame({"fold": fold.name, "key": test_keys, "speaker": groups[fold.test],
                              "true": y[fold.test], "pred": pred})
@@ -226,29 +224,38 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path | None = None, *, progres
         fdir = run_dir / "folds" / fold.name
         fdir.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(fdir / "embeddings.npz", keys=test_keys,
-                            embedding=_embedding(est, _take(X, fold.test)).astype(np.float32),
+                            embedding=_embedding(est, take(X, fold.test)).astype(np.float32),
                             true=y[fold.test], pred=pred)
-        save_attention(est, _take(X, fold.test), test_keys, y[fold.test], fdir)
+        save_attention(est, take(X, fold.test), test_keys, y[fold.test], fdir)
         if getattr(est, "history_", None):
             pd.DataFrame(est.history_).to_csv(fdir / "history.csv", index=False)
         if cfg.model.save:
-            joblib.dump({"estimator": est, "classes": classes, "features": cfg.features.model_dump(),
-                         "audio": cfg.audio.model_dump()}, fdir / "model.joblib")
+            save_estimator(est, fdir / "model")
 
     pd.concat(rows, ignore_index=True).to_csv(run_dir / "predictions.csv", index=False)
     agg = M.aggregate(fold_metrics, classes)
+    note = audit.missing_classes_note(fold_metrics)
+    if note:
+        log(f"[yellow]{note}[/]")
+    t_end = time.time()
     result = {
+        "schema_version": SCHEMA_VERSION,
         "name": cfg.name, "description": cfg.description, "serkit_version": serkit.__version__,
         "model": cfg.model.name, "features": cfg.features.kind,
-        "corpora": [c.name for c in cfg.data.corpora], "label_set": cfg.data.label_set,
+        "corpora": sorted(manifest["corpus"].astype(str).unique()), "label_set": cfg.data.label_set,
         "classes": classes, "seed": cfg.seed, "n_utterances": int(len(manifest)),
         "n_speakers": int(manifest["speaker"].nunique()),
-        "protocol": {"kind": info.kind, "speaker_independent": info.speaker_independent,
-                     "description": info.description, "n_folds": len(folds)},
+        "protocol": _protocol_record(info, len(folds), transductive),
         **agg, "folds": fold_metrics,
+        "missing_classes_note": note, "speaker_label_warnings": warnings_,
         "published": cfg.published.model_dump() if cfg.published else None,
-        "skipped_files": failures, "corpus_problems": problems[:200],
-        "wall_time_s": round(time.time() - t0, 1),
+        "accounting": acct, "corpus_problems": problems[:200],
+        "timing": {"scan_s": round(t_scan - t0, 1), "features_s": round(t_feat - t_scan, 1),
+                   "folds_s": round(t_end - t_feat, 1), "total_s": round(t_end - t0, 1)},
+        "extraction": fs.extraction,
+        "wall_time_s": round(t_end - t0, 1),
     }
-    (run_dir / "metrics.json").write_text(json.dumps(result, indent=1))
-    return RunResult(run_dir, result, info, failures)
+    tmp = run_dir / "metrics.json.tmp"
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(run_dir / "metrics.json")   # written last: its presence marks a finished run
+    return RunResult(run_dir, result, info, acct["skipped"])

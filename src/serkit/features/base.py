@@ -7,9 +7,11 @@ changes the output: it is part of the cache key.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+
+from serkit._lazy import resolve
 
 
 class FeatureExtractor(ABC):
@@ -32,31 +34,35 @@ class FeatureExtractor(ABC):
     def __call__(self, signal: np.ndarray, sr: int) -> np.ndarray:
         ...
 
+    def extract_batch(self, signals: list[np.ndarray], sr: int) -> np.ndarray:
+        """Features of several prepared signals ``[n, ...]``, computed now (no disk cache);
+        extractors that can batch (neural encoders) override it."""
+        return np.stack([np.asarray(self(s, sr), dtype=np.float32) for s in signals])
 
-FEATURES: dict[str, Callable[..., FeatureExtractor]] = {}
+
+#: feature kind -> ``"module:Class"`` of its extractor (a plain table; classes load on first use)
+FEATURES: dict[str, str] = {
+    "handcrafted": "serkit.features.handcrafted:Handcrafted",
+    "egemaps": "serkit.features.opensmile_features:EGeMAPS",
+    "compare": "serkit.features.opensmile_features:ComParE",
+    "mfcc": "serkit.features.spectrogram:MFCC",
+    "logmel": "serkit.features.spectrogram:LogMel",
+    "melimage": "serkit.features.spectrogram:MelImage",
+    "ssl": "serkit.features.ssl:SSLFeatures",
+    "waveform": "serkit.features.ssl:Waveform",
+}
 
 
-def register(name: str):
-    """Class decorator adding an extractor factory to :data:`FEATURES`."""
-
-    def deco(cls):
-        cls.name = name
-        FEATURES[name] = cls
-        return cls
-
-    return deco
+def extractor_class(kind: str) -> type[FeatureExtractor]:
+    """The extractor class registered as ``kind``; unknown kinds raise ``ValueError``."""
+    if kind not in FEATURES:
+        raise ValueError(f"unknown feature kind {kind!r}; available: {', '.join(sorted(FEATURES))}")
+    return resolve(FEATURES[kind])
 
 
 def make_extractor(kind: str, params: dict[str, Any] | None = None) -> FeatureExtractor:
-    _load_builtin()
-    if kind not in FEATURES:
-        raise ValueError(f"unknown feature kind {kind!r}; available: {sorted(FEATURES)}")
+    cls = extractor_class(kind)
     try:
-        return FEATURES[kind](**(params or {}))
+        return cls(**(params or {}))
     except TypeError as exc:
         raise ValueError(f"bad parameters for feature kind {kind!r}: {exc}") from None
-
-
-def _load_builtin() -> None:
-    # importing registers the built-in extractors
-    from serkit.features import handcrafted, opensmile_features, spectrogram, ssl  # noqa: F401

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from serkit.features.base import FeatureExtractor, register
+from serkit.features.base import FeatureExtractor
 
 
 def snr_db(signal: np.ndarray, frame_length: int = 1024, hop_length: int = 256,
@@ -19,13 +19,14 @@ def snr_db(signal: np.ndarray, frame_length: int = 1024, hop_length: int = 256,
     return float(10.0 * np.log10(energy.mean() / noise))
 
 
-@register("handcrafted")
 class Handcrafted(FeatureExtractor):
     """SNR, MFCC mean/std, chroma, mel statistics, spectral contrast, tonnetz,
     centroid/rolloff/bandwidth, tempo, RMS and zero-crossing rate (study 001).
 
     Output length: 1 + 2·n_mfcc + 12 + 4 + 7 + 6 + 6 + 1 + 2 + 2 (= 81 for n_mfcc=20).
     """
+
+    name = "handcrafted"
 
     version = 1
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from serkit.features.base import FeatureExtractor, register
+from serkit.features.base import FeatureExtractor
 
 _SETS = {"egemaps": "eGeMAPSv02", "compare": "ComParE_2016"}
 
@@ -38,15 +38,17 @@ class _Smile(FeatureExtractor):
         return self._get().process_signal(signal, sr).to_numpy(dtype=np.float32).ravel()
 
 
-@register("egemaps")
 class EGeMAPS(_Smile):
     """88 eGeMAPSv02 functionals."""
+
+    name = "egemaps"
 
     feature_set = "eGeMAPSv02"
 
 
-@register("compare")
 class ComParE(_Smile):
     """6373 ComParE_2016 functionals."""
+
+    name = "compare"
 
     feature_set = "ComParE_2016"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from serkit.features.base import FeatureExtractor, register
+from serkit.features.base import FeatureExtractor
 
 
 def fix_frames(m: np.ndarray, frames: int | None) -> np.ndarray:
@@ -25,9 +25,10 @@ class _Spec(FeatureExtractor):
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
 
-@register("mfcc")
 class MFCC(_Spec):
     """``n_mfcc`` MFCCs, optionally stacked with RMS energy: [n_mfcc (+1), frames] (study 003: 41×216)."""
+
+    name = "mfcc"
 
     def __init__(self, n_mfcc: int = 40, add_rms: bool = True, n_mels: int = 128,
                  **kw) -> None:
@@ -45,9 +46,10 @@ class MFCC(_Spec):
         return fix_frames(m.astype(np.float32), self.frames)
 
 
-@register("logmel")
 class LogMel(_Spec):
     """Log-mel spectrogram in dB, [n_mels, frames] (study 003 MS: 128×126; study 002: n_fft 256, hop 128)."""
+
+    name = "logmel"
 
     def __init__(self, n_mels: int = 128, top_db: float = 80.0, ref: str = "max", **kw) -> None:
         super().__init__(**kw)
@@ -64,9 +66,10 @@ class LogMel(_Spec):
         return fix_frames(db.astype(np.float32), self.frames)
 
 
-@register("melimage")
 class MelImage(LogMel):
     """Log-mel resized along time to a square ``size``×``size`` image (study 001: 128×128)."""
+
+    name = "melimage"
 
     def __init__(self, size: int = 128, **kw) -> None:
         kw.setdefault("n_mels", size)

@@ -15,8 +15,8 @@ Nothing in ``features/extract.py`` or the protocol has to change.
 
 Two other ways to choose layers after extraction:
 
-* ``layers: all`` returns every layer flattened (``L * D'``); :class:`LayerSelect` (a
-  scikit-learn transformer, model name ``ssl_probe``) picks a layer / statistic inside a pipeline,
+* ``layers: all`` returns every layer flattened (``L * D'``); ``serkit.models.ssl_probe.LayerSelect``
+  (a scikit-learn transformer, model name ``ssl_probe``) picks a layer / statistic inside a pipeline,
   so ``GroupedGridSearch`` can choose the layer on the training folds only
   (``model.grid: {layer__layer: [3, 4, 5, 6]}``);
 * :meth:`SSLFeatures.select` maps an all-layer ``[L, 2D]`` array to what the extractor would
@@ -43,12 +43,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
 
-from serkit.features.base import FeatureExtractor, register
+from serkit.config import SAMPLE_RATE
+from serkit.features.base import FeatureExtractor
 from serkit.features.cache import default_cache_dir, params_hash
 
-__all__ = ["SSLFeatures", "Waveform", "LayerSelect", "select_pooled", "register_models", "layer_cache_dir"]
+__all__ = ["SSLFeatures", "Waveform", "select_pooled", "layer_cache_dir"]
 
 LayerSpec = int | Sequence[int] | str
 
@@ -99,7 +99,6 @@ def layer_cache_dir(root: str | Path | None = None) -> Path:
     return Path(root) if root else default_cache_dir().parent / "ssl_layers"
 
 
-@register("ssl")
 class SSLFeatures(FeatureExtractor):
     """Pooled hidden states of a pretrained speech encoder.
 
@@ -122,6 +121,8 @@ class SSLFeatures(FeatureExtractor):
     num_threads : int
         ``torch.set_num_threads`` in the process that runs the backbone (CPU).
     """
+
+    name = "ssl"
 
     version = 1
 
@@ -212,11 +213,11 @@ class SSLFeatures(FeatureExtractor):
         np.save(tmp, arr)
         tmp.replace(path)
 
-    def all_layers(self, signal: np.ndarray, sr: int = 16000, *, frames: bool = False) -> np.ndarray:
+    def all_layers(self, signal: np.ndarray, sr: int = SAMPLE_RATE, *, frames: bool = False) -> np.ndarray:
         """All-layer pooled stats ``[L, 2D]`` (or frames ``[L, T, D]`` fp16), from the layer cache
         when possible."""
-        if sr != 16000:
-            raise ValueError(f"ssl features need 16 kHz audio, got {sr} Hz (set audio.sample_rate)")
+        if sr != SAMPLE_RATE:
+            raise ValueError(f"ssl features need {SAMPLE_RATE} Hz audio, got {sr} Hz (set audio.sample_rate)")
         p_stats, p_frames = self._cache_paths(signal, sr) if self.layer_cache else (None, None)
         want = p_frames if frames else p_stats
         if want is not None and want.exists():
@@ -236,6 +237,12 @@ class SSLFeatures(FeatureExtractor):
         """What this extractor returns, computed from all-layer stats ``[L, 2D]``."""
         return select_pooled(stats, self.layers, self.pooling)
 
+    def extract_batch(self, signals: list[np.ndarray], sr: int) -> np.ndarray:
+        """Features of new signals (prediction): the backbone runs directly, no layer cache."""
+        if self.frames or sr != SAMPLE_RATE:
+            return super().extract_batch(signals, sr)
+        return np.stack([self.select(self.forward_stats(s)[0]) for s in signals])
+
     def __call__(self, signal: np.ndarray, sr: int) -> np.ndarray:
         if self.frames:
             fr = self.all_layers(signal, sr, frames=True).astype(np.float32)
@@ -249,86 +256,15 @@ class SSLFeatures(FeatureExtractor):
         return self.select(self.all_layers(signal, sr))
 
 
-@register("waveform")
 class Waveform(FeatureExtractor):
     """The decoded signal itself (for fine-tuning models on raw audio, e.g. ``ssl_finetune``).
 
     Every file must have the same length: set ``audio.duration_s`` (crop / zero-pad).
     """
 
+    name = "waveform"
+
     version = 1
 
     def __call__(self, signal: np.ndarray, sr: int) -> np.ndarray:
         return np.asarray(signal, dtype=np.float32).reshape(-1)
-
-
-class LayerSelect(BaseEstimator, TransformerMixin):
-    """Pick one layer (and statistic) from flattened all-layer features (``layers: all``).
-
-    ``X`` is ``[n, n_layers * W]`` (or ``[n, n_layers, W]``) where each layer's block is mean ‖ std
-    (``W = 2D``, extractor ``pooling: meanstd``) or the mean alone (``W = D``).
-
-    Parameters
-    ----------
-    layer : int, list of int or "mean"
-        Layer(s) to keep (negative from the end); a list is concatenated.
-    n_layers : int
-        ``L`` (hidden states of the backbone: transformer layers + 1).
-    stat : {"as_is", "mean"}
-        ``"mean"`` keeps only the first half of each block (the mean of a meanstd extraction).
-    """
-
-    def __init__(self, layer: int | list[int] | str = -1, n_layers: int = 7, stat: str = "as_is"):
-        self.layer = layer
-        self.n_layers = n_layers
-        self.stat = stat
-
-    def fit(self, X, y=None):
-        return self
-
-    def transform(self, X):
-        X = np.asarray(X)
-        X = X.reshape(len(X), self.n_layers, -1)
-        if self.stat == "mean":
-            X = X[:, :, : X.shape[2] // 2]
-        elif self.stat != "as_is":
-            raise ValueError(f"stat must be 'as_is' or 'mean', got {self.stat!r}")
-        if isinstance(self.layer, str) and self.layer == "mean":
-            return X.mean(axis=1)
-        if isinstance(self.layer, (list, tuple)):
-            return X[:, list(self.layer)].reshape(len(X), -1)
-        return X[:, int(self.layer)]
-
-
-def ssl_probe(params: dict[str, Any], seed: int):
-    """Linear / RBF probe on all-layer SSL features: LayerSelect → StandardScaler → classifier.
-
-    ``params``: ``layer`` (-1), ``n_layers`` (7 = whisper-base), ``stat`` ("as_is"), ``clf``
-    ("logreg" or "svm"), other keys go to the classifier (``C``...). Grid keys:
-    ``layer__layer``, ``layer__stat``, ``clf__C``.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import SVC
-
-    p = dict(params)
-    sel = LayerSelect(layer=p.pop("layer", -1), n_layers=int(p.pop("n_layers", 7)),
-                      stat=p.pop("stat", "as_is"))
-    kind = p.pop("clf", "logreg")
-    if kind == "logreg":
-        clf = LogisticRegression(random_state=seed, **{"C": 1.0, "max_iter": 2000,
-                                                        "class_weight": "balanced", **p})
-    elif kind == "svm":
-        clf = SVC(probability=True, random_state=seed, **{"kernel": "rbf", "C": 1.0, "gamma": "scale",
-                                                          "class_weight": "balanced", **p})
-    else:
-        raise ValueError(f"clf must be 'logreg' or 'svm', got {kind!r}")
-    return Pipeline([("layer", sel), ("scale", StandardScaler()), ("clf", clf)])
-
-
-def register_models() -> None:
-    """Add ``ssl_probe`` to :data:`serkit.models.registry.MODELS` (idempotent)."""
-    from serkit.models.registry import MODELS
-
-    MODELS.setdefault("ssl_probe", ssl_probe)

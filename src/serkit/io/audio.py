@@ -1,6 +1,8 @@
 """The one place that decodes, resamples, trims, normalises and pads audio.
 
 Everything downstream receives float32 mono arrays at the configured rate (16 kHz by default).
+:func:`prepare` does the work on an array (a decoded file, a microphone buffer, a window of a long
+recording); :func:`load_audio` is :func:`read` followed by :func:`prepare`.
 """
 from __future__ import annotations
 
@@ -10,11 +12,22 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-TARGET_SR = 16000
+from serkit.config import SAMPLE_RATE
+
+#: kept for callers of the first versions; the constant lives in serkit.config
+TARGET_SR = SAMPLE_RATE
 
 
 class AudioError(ValueError):
-    """An audio file that cannot be used; the message names the file and the problem."""
+    """Audio that cannot be used; the message names the file (or array) and the problem.
+
+    ``kind`` is a short machine-readable reason: ``missing``, ``empty``, ``unreadable``,
+    ``not_finite``, ``too_short``, ``silent``, ``bad_input``.
+    """
+
+    def __init__(self, message: str, kind: str = "unreadable"):
+        super().__init__(message)
+        self.kind = kind
 
 
 def read(path: str | Path) -> tuple[np.ndarray, int]:
@@ -24,15 +37,15 @@ def read(path: str | Path) -> tuple[np.ndarray, int]:
     """
     path = Path(path)
     if not path.exists():
-        raise AudioError(f"{path}: file does not exist")
+        raise AudioError(f"{path}: file does not exist", "missing")
     if path.is_dir():
-        raise AudioError(f"{path}: is a directory, not an audio file")
+        raise AudioError(f"{path}: is a directory, not an audio file", "bad_input")
     if path.stat().st_size == 0:
-        raise AudioError(f"{path}: file is empty (0 bytes)")
+        raise AudioError(f"{path}: file is empty (0 bytes)", "empty")
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError(f"{path}: not a readable audio file ({exc})") from None
+        raise AudioError(f"{path}: not a readable audio file ({exc})", "unreadable") from None
     return data, int(sr)
 
 
@@ -67,7 +80,7 @@ def normalize(x: np.ndarray, kind: str = "none") -> np.ndarray:
     raise ValueError(f"unknown normalisation {kind!r} (none, zscore, peak)")
 
 
-# load_audio's keyword arguments share these functions' names, so it calls them through aliases
+# prepare's keyword arguments share these functions' names, so it calls them through aliases
 _trim, _normalize = trim_silence, normalize
 
 
@@ -79,34 +92,70 @@ def fix_length(x: np.ndarray, n: int, crop: str = "start") -> np.ndarray:
     return np.pad(x, (0, n - len(x)))
 
 
-def load_audio(path: str | Path, sample_rate: int = TARGET_SR, *, offset_s: float = 0.0,
-               trim_silence: bool = False, top_db: float = 30.0, normalize: str = "none",
-               duration_s: float | None = None, crop: str = "start") -> np.ndarray:
-    """Load ``path`` as float32 mono at ``sample_rate`` with the optional processing steps.
+def peak_dbfs(x: np.ndarray) -> float:
+    """Peak level in dB relative to full scale (``-inf`` for digital silence)."""
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    return 20.0 * np.log10(peak) if peak > 0 else float("-inf")
 
-    Order: decode → mono → resample → drop ``offset_s`` → trim silence → normalise → crop/pad.
-    Raises :class:`AudioError` (naming the file) for empty, non-audio, zero-sample or non-finite input.
+
+def prepare(x: np.ndarray, sr: int, sample_rate: int = SAMPLE_RATE, *, offset_s: float = 0.0,
+            trim_silence: bool = False, top_db: float = 30.0, normalize: str = "none",
+            duration_s: float | None = None, crop: str = "start", min_duration_s: float = 0.0,
+            silence_dbfs: float | None = None, name: str = "audio") -> np.ndarray:
+    """Turn decoded samples into the float32 mono signal every model sees.
+
+    Order: mono → resample → drop ``offset_s`` → trim silence → usability checks → normalise →
+    crop/pad. ``x`` is ``[n]`` or ``[n, channels]``; ``name`` (a path, or a description of the
+    array) goes into every error message.
+
+    Raises
+    ------
+    AudioError
+        ``empty`` (no samples), ``not_finite`` (NaN / inf samples), ``too_short`` (shorter than
+        ``min_duration_s`` after offset and trimming), ``silent`` (peak below ``silence_dbfs``).
     """
-    data, sr = read(path)
-    x = to_mono(data)
+    x = np.asarray(x)
+    if x.ndim not in (1, 2) or not np.issubdtype(x.dtype, np.number):
+        raise AudioError(f"{name}: expected a 1-D (or [samples, channels]) numeric array, got "
+                         f"{x.dtype} {x.shape}", "bad_input")
+    if sr <= 0:
+        raise AudioError(f"{name}: sample rate must be positive, got {sr}", "bad_input")
+    x = to_mono(x.astype(np.float32, copy=False))
     if x.size == 0:
-        raise AudioError(f"{path}: contains zero samples")
+        raise AudioError(f"{name}: contains zero samples", "empty")
     if not np.all(np.isfinite(x)):
-        raise AudioError(f"{path}: contains NaN or infinite samples")
-    x = resample(np.ascontiguousarray(x, dtype=np.float32), sr, sample_rate)
+        raise AudioError(f"{name}: contains NaN or infinite samples", "not_finite")
+    x = resample(np.ascontiguousarray(x, dtype=np.float32), int(sr), sample_rate)
     if offset_s > 0:
         skip = int(round(offset_s * sample_rate))
         if skip >= len(x) and duration_s is None:
-            raise AudioError(f"{path}: shorter ({len(x) / sample_rate:.2f} s) than the "
-                             f"{offset_s} s offset to drop")
+            raise AudioError(f"{name}: shorter ({len(x) / sample_rate:.2f} s) than the "
+                             f"{offset_s} s offset to drop", "too_short")
         x = x[skip:]
     if trim_silence and x.size:
         x = _trim(x, top_db)
-    if x.size and normalize != "none":
+    seconds = len(x) / sample_rate
+    if x.size == 0 or seconds < min_duration_s:
+        raise AudioError(f"{name}: too short ({seconds:.2f} s, minimum {min_duration_s:g} s"
+                         f"{' after offset/trimming' if offset_s or trim_silence else ''})",
+                         "too_short")
+    if silence_dbfs is not None:
+        level = peak_dbfs(x)
+        if level < silence_dbfs:
+            what = "digital silence" if level == float("-inf") else f"peak {level:.1f} dBFS"
+            raise AudioError(f"{name}: silent ({what}, below the {silence_dbfs:g} dBFS floor)", "silent")
+    if normalize != "none":
         x = _normalize(x, normalize)
     if duration_s is not None:
         x = fix_length(x, int(round(duration_s * sample_rate)), crop)
-    if x.size == 0:
-        raise AudioError(f"{path}: nothing left after offset/trimming")
     return x.astype(np.float32, copy=False)
 
+
+def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, **prep) -> np.ndarray:
+    """Decode ``path`` (:func:`read`) and :func:`prepare` it; keyword arguments are prepare's.
+
+    Raises :class:`AudioError` (naming the file) for missing, empty, non-audio, zero-sample,
+    non-finite, too-short or silent input.
+    """
+    data, sr = read(path)
+    return prepare(data, sr, sample_rate, name=str(path), **prep)

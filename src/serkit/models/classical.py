@@ -15,14 +15,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from serkit.models.registry import register
 
 
 def _flat(X: np.ndarray) -> np.ndarray:
     return X.reshape(len(X), -1)
 
 
-@register("rf")
 def random_forest(params: dict[str, Any], seed: int) -> BaseEstimator:
     p = {"n_estimators": 300, "n_jobs": -1, **params}
     return RandomForestClassifier(random_state=seed, **p)
@@ -33,20 +31,17 @@ warnings.filterwarnings("ignore", message="The `probability` parameter was depre
                         category=FutureWarning)
 
 
-@register("svm")
 def svm(params: dict[str, Any], seed: int) -> BaseEstimator:
     p = {"kernel": "rbf", "C": 1.0, "gamma": "scale", "class_weight": "balanced", **params}
     return Pipeline([("scale", StandardScaler()),
                      ("clf", SVC(probability=True, random_state=seed, **p))])
 
 
-@register("logreg")
 def logreg(params: dict[str, Any], seed: int) -> BaseEstimator:
     p = {"C": 1.0, "max_iter": 2000, "class_weight": "balanced", **params}
     return Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression(random_state=seed, **p))])
 
 
-@register("mlp_sklearn")
 def mlp(params: dict[str, Any], seed: int) -> BaseEstimator:
     p = {"hidden_layer_sizes": (256, 128, 64), "alpha": 1e-3, "early_stopping": True,
          "max_iter": 500, **params}

@@ -26,9 +26,10 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from torch import nn
 
-from serkit.models.nn.finetune import as_waveforms
+from serkit.config import SAMPLE_RATE
+from serkit.models.nn.finetune_net import as_waveforms
 
-__all__ = ["PretrainedSERClassifier", "canonical_emotion", "map_checkpoint_labels", "register_models"]
+__all__ = ["PretrainedSERClassifier", "canonical_emotion", "map_checkpoint_labels", "pretrained_classifier"]
 
 #: canonical emotion -> names / abbreviations used by checkpoints and corpora
 SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -133,8 +134,8 @@ class PretrainedSERClassifier(ClassifierMixin, BaseEstimator):
         out = []
         for w in as_waveforms(X):
             if self.max_seconds:
-                w = w[: int(self.max_seconds * 16000)]
-            inp = fe(w, sampling_rate=16000, return_tensors="pt")
+                w = w[: int(self.max_seconds * SAMPLE_RATE)]
+            inp = fe(w, sampling_rate=SAMPLE_RATE, return_tensors="pt")
             x = inp["input_values"].to(dev)
             weighted = getattr(model.config, "use_weighted_layer_sum", False)
             o = enc(x, output_hidden_states=weighted, return_dict=True)
@@ -147,6 +148,11 @@ class PretrainedSERClassifier(ClassifierMixin, BaseEstimator):
             out.append(h.mean(dim=1)[0].float().cpu())
         model.cpu()
         return torch.stack(out).numpy() if out else np.zeros((0, model.config.hidden_size), np.float32)
+
+    def preflight(self, sample, n_classes: int) -> None:
+        """Nothing to check without loading the checkpoint (done at fit time)."""
+        if int(self.max_epochs) < 1 or int(self.batch_size) < 1:
+            raise ValueError("max_epochs and batch_size must be at least 1")
 
     # ------------------------------------------------------------------ fit / predict
     def fit(self, X, y, groups=None) -> PretrainedSERClassifier:
@@ -216,32 +222,33 @@ class PretrainedSERClassifier(ClassifierMixin, BaseEstimator):
         """The projector output (the classifier's input), ``(n, classifier_proj_size)``."""
         return self.head_[0](torch.from_numpy(self._pooled(X))).numpy()
 
-    # weight-norm parametrised convolutions cannot be pickled: store config + weights instead
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        model = state.pop("model_", None)
-        fe = state.pop("feature_extractor_", None)
-        state.pop("head_", None)
-        if model is not None:
-            state["_model_state"] = {
-                "config": model.config.to_dict(), "fe_class": type(fe).__name__, "fe": fe.to_dict(),
-                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-        return state
+    # ------------------------------------------------------------------ persistence
+    # (weight-norm parametrised convolutions cannot be pickled: config + weights instead)
+    def export_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        fe = self.feature_extractor_
+        spec = {"config": self.model_.config.to_dict(), "fe_class": type(fe).__name__, "fe": fe.to_dict(),
+                "classes": [str(c) for c in self.classes_], "max_seconds": self.max_seconds,
+                "checkpoint": self.checkpoint}
+        return spec, {k: v.detach().cpu().numpy() for k, v in self.model_.state_dict().items()}
 
-    def __setstate__(self, state):
-        spec = state.pop("_model_state", None)
-        self.__dict__.update(state)
-        if spec is not None:
-            import transformers
-            from transformers import AutoConfig, AutoModelForAudioClassification
+    @classmethod
+    def from_export_state(cls, spec: dict, arrays: dict[str, np.ndarray]) -> "PretrainedSERClassifier":
+        import transformers
+        from transformers import AutoConfig, AutoModelForAudioClassification
 
-            cfg = dict(spec["config"])
-            config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
-            model = AutoModelForAudioClassification.from_config(config)
-            model.load_state_dict(spec["state_dict"])
-            self.model_ = model.eval().requires_grad_(False)
-            self.feature_extractor_ = getattr(transformers, spec["fe_class"]).from_dict(dict(spec["fe"]))
-            self.head_ = nn.Sequential(self.model_.projector, self.model_.classifier).eval()
+        self = cls(checkpoint=spec.get("checkpoint", ""), max_seconds=spec.get("max_seconds"), device="cpu")
+        cfg = dict(spec["config"])
+        config = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
+        model = AutoModelForAudioClassification.from_config(config)
+        model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()})
+        self.model_ = model.eval().requires_grad_(False)
+        fe_cls = getattr(transformers, spec["fe_class"])
+        if not spec["fe_class"].endswith("FeatureExtractor"):
+            raise ValueError(f"unexpected feature extractor class {spec['fe_class']!r}")
+        self.feature_extractor_ = fe_cls.from_dict(dict(spec["fe"]))
+        self.head_ = nn.Sequential(self.model_.projector, self.model_.classifier).eval()
+        self.classes_ = np.asarray(spec["classes"])
+        return self
 
     def save_pretrained(self, path: str) -> None:
         """Write the adapted checkpoint (frozen backbone + retrained head, corpus labels)."""
@@ -249,9 +256,6 @@ class PretrainedSERClassifier(ClassifierMixin, BaseEstimator):
         self.feature_extractor_.save_pretrained(path)
 
 
-def register_models() -> None:
-    """Add ``pretrained_ser`` to :data:`serkit.models.registry.MODELS` (idempotent)."""
-    from serkit.models.registry import MODELS
-
-    MODELS.setdefault("pretrained_ser", lambda params, seed: PretrainedSERClassifier(seed=seed, **params))
-
+def pretrained_classifier(params: dict, seed: int) -> PretrainedSERClassifier:
+    """The ``pretrained_ser`` model of :data:`serkit.models.registry.MODELS`."""
+    return PretrainedSERClassifier(seed=seed, **params)

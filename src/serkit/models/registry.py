@@ -1,58 +1,48 @@
 """Model registry: name → factory returning a scikit-learn-style estimator.
 
-Factories take ``(params: dict, seed: int)``. Torch networks of ``serkit.models.nn`` are registered
-under their network name (``cnn4``, ``alexnet``...) and wrapped in :class:`TorchClassifier`.
+Two plain tables, no registration calls: :data:`MODELS` names each factory as
+``"module:function"`` (``factory(params: dict, seed: int)``, imported on first use), and every
+network of :data:`serkit.models.nn.registry.NETWORKS` (``cnn4``, ``alexnet``, ``head_linear``...)
+is a model too, wrapped in :class:`~serkit.models.torch_estimator.TorchClassifier`.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
-from sklearn.base import BaseEstimator
+from serkit._lazy import resolve
+from serkit.models.nn.registry import NETWORKS
 
-Factory = Callable[[dict[str, Any], int], BaseEstimator]
-MODELS: dict[str, Factory] = {}
-
-
-def register(name: str):
-    def deco(fn: Factory) -> Factory:
-        MODELS[name] = fn
-        return fn
-
-    return deco
-
-
-def _load_builtin() -> None:
-    from serkit.models import classical  # noqa: F401  (registers rf, svm, logreg, mlp_sklearn)
-
-    try:
-        from serkit.models.nn.registry import NETWORKS
-        from serkit.models.torch_estimator import TorchClassifier
-    except ImportError:  # torch extras missing: classical models still work
-        return
-    for net in NETWORKS:
-        if net not in MODELS:
-            MODELS[net] = (lambda n: lambda params, seed: TorchClassifier(
-                network=n, seed=seed, **params))(net)
-    # self-supervised backbones: linear probe over cached layers, fine-tuning (+ head_* networks),
-    # and study 001's pretrained SER checkpoint with a retrained classifier
-    from serkit.features.ssl import register_models as _ssl
-    from serkit.models.nn.finetune import register_models as _finetune
-    from serkit.models.pretrained_classifier import register_models as _pretrained
-
-    for register_fn in (_ssl, _finetune, _pretrained):
-        register_fn()
+MODELS: dict[str, str] = {
+    "rf": "serkit.models.classical:random_forest",
+    "svm": "serkit.models.classical:svm",
+    "logreg": "serkit.models.classical:logreg",
+    "mlp_sklearn": "serkit.models.classical:mlp",
+    # self-supervised backbones: probe over cached layers, fine-tuning, study 001's pretrained
+    # SER checkpoint with a retrained classifier
+    "ssl_probe": "serkit.models.ssl_probe:ssl_probe",
+    "ssl_finetune": "serkit.models.nn.finetune:finetune_classifier",
+    "pretrained_ser": "serkit.models.pretrained_classifier:pretrained_classifier",
+}
 
 
 def available() -> list[str]:
-    _load_builtin()
-    return sorted(MODELS)
+    """Every model name: the :data:`MODELS` table and the registered networks."""
+    return sorted({*MODELS, *NETWORKS})
 
 
-def make_model(name: str, params: dict[str, Any] | None = None, seed: int = 42) -> BaseEstimator:
-    _load_builtin()
-    if name not in MODELS:
+def check_name(name: str) -> None:
+    """Raise ``ValueError`` listing the choices when ``name`` is not a model."""
+    if name not in MODELS and name not in NETWORKS:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(available())}")
+
+
+def make_model(name: str, params: dict[str, Any] | None = None, seed: int = 42):
+    check_name(name)
     try:
-        return MODELS[name](dict(params or {}), seed)
+        if name in MODELS:
+            return resolve(MODELS[name])(dict(params or {}), seed)
+        from serkit.models.torch_estimator import TorchClassifier
+
+        return TorchClassifier(network=name, seed=seed, **dict(params or {}))
     except TypeError as exc:
         raise ValueError(f"bad parameters for model {name!r}: {exc}") from None

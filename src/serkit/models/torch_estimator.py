@@ -4,14 +4,7 @@
 (parameters stored untouched in ``__init__``, fitted attributes end in ``_``, ``fit`` returns self), so
 ``sklearn.base.clone``, ``GroupKFold`` and ``GridSearchCV`` work with it.
 
-Inputs by network kind (see :data:`serkit.models.nn.NETWORKS`):
-
-* ``"image"``: ``(n, H, W)`` or ``(n, C, H, W)`` (H = frequency bins, W = frames);
-* ``"sequence"``: ``(n, T)`` or ``(n, C, T)``;
-* ``"vector"``: ``(n, F)`` (a DataFrame works);
-* ``"hybrid"``: ``{"spec": (n, [C,] H, W), "scalars": (n, S)}``.
-
-Standardisation is fitted on the training part: one global mean / std for spectrogram-like inputs,
+Input shapes by network kind: see :mod:`serkit.models.torch_network`. Standardisation is fitted on the training part: one global mean / std for spectrogram-like inputs,
 per-feature mean / std for vectors and scalars.
 """
 from __future__ import annotations
@@ -22,16 +15,15 @@ from typing import Any
 
 import lightning as L
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils.class_weight import compute_class_weight
 
 from serkit.models.nn.cnn import SpectrogramCNN
-from serkit.models.nn.registry import NETWORKS, build_network
+from serkit.models.nn.registry import build_network
+from serkit.models.torch_network import TorchNetworkPredictor
 from serkit.training.augmentation import build_spec_augment
-from serkit.training.engine import (ArrayDataset, TrainConfig, encode_labels, fit_network,
-                                   predict_batches)
+from serkit.training.engine import ArrayDataset, TrainConfig, encode_labels, fit_network
 
 
 def _take(X, idx):
@@ -50,7 +42,7 @@ def _n_samples(X) -> int:
     return len(next(iter(X.values()))) if isinstance(X, Mapping) else len(X)
 
 
-class TorchClassifier(ClassifierMixin, BaseEstimator):
+class TorchClassifier(TorchNetworkPredictor, ClassifierMixin, BaseEstimator):
     """Classifier around a registered network, trained by :func:`serkit.training.engine.fit_network`.
 
     Parameters
@@ -119,34 +111,6 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.progress_bar = progress_bar
         self.bn_recalibration = bn_recalibration
 
-    # ------------------------------------------------------------------------------ input handling
-    def _kind(self) -> str:
-        if self.network not in NETWORKS:
-            raise KeyError(f"unknown network {self.network!r}; choose from {sorted(NETWORKS)}")
-        return NETWORKS[self.network].kind
-
-    def _shape_input(self, X):
-        kind = self._kind()
-        if kind == "hybrid":
-            if not isinstance(X, Mapping):
-                spec, scalars = X
-                X = {"spec": spec, "scalars": scalars}
-            spec = np.asarray(X["spec"], dtype=np.float32)
-            if spec.ndim == 3:
-                spec = spec[:, None]
-            scalars = np.asarray(X["scalars"], dtype=np.float32).reshape(len(spec), -1)
-            return {"spec": spec, "scalars": scalars}
-        X = np.asarray(X, dtype=np.float32)
-        if kind == "vector":
-            return X.reshape(len(X), -1)
-        want = 4 if kind == "image" else 3
-        if X.ndim == want - 1:
-            X = X[:, None]
-        if X.ndim != want:
-            raise ValueError(f"network {self.network!r} expects {want - 1}-D or {want}-D per-batch "
-                             f"input, got shape {X.shape}")
-        return X
-
     @staticmethod
     def _stats(a: np.ndarray, per_feature: bool) -> tuple[np.ndarray, np.ndarray]:
         a = a.astype(np.float64)
@@ -163,21 +127,6 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         if isinstance(X, Mapping):
             return {"spec": self._stats(X["spec"], False), "scalars": self._stats(X["scalars"], True)}
         return {"x": self._stats(X, self._kind() == "vector")}
-
-    def _transform(self, X):
-        def norm(a, key):
-            if key in self.scaler_:
-                mean, std = self.scaler_[key]
-                a = (a - mean) / std
-            return np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32, copy=False)
-
-        if isinstance(X, Mapping):
-            return {k: norm(v, k) for k, v in X.items()}
-        return norm(X, "x")
-
-    def _prepare(self, X):
-        """Shape and standardise ``X`` as the fitted network expects (public for Grad-CAM)."""
-        return self._transform(self._shape_input(X))
 
     # ------------------------------------------------------------------------------------- fitting
     def _split(self, y: np.ndarray, groups) -> tuple[np.ndarray, np.ndarray | None]:
@@ -209,6 +158,39 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         if isinstance(self.class_weight, Mapping):
             return [float(self.class_weight.get(c, 1.0)) for c in self.classes_]
         raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {self.class_weight!r}")
+
+    def _train_config(self, class_weights=None) -> TrainConfig:
+        config = TrainConfig(
+            optimizer=self.optimizer, lr=self.lr, weight_decay=self.weight_decay,
+            max_epochs=self.max_epochs, patience=self.patience, label_smoothing=self.label_smoothing,
+            class_weights=class_weights, grad_clip=self.grad_clip,
+            scheduler=self.scheduler, seed=self.seed, accelerator=self.accelerator,
+            devices=self.devices, strategy=self.strategy, precision=self.precision,
+            checkpoint_dir=None if self.checkpoint_dir is None else os.fspath(self.checkpoint_dir),
+            progress_bar=self.progress_bar, bn_recalibration=self.bn_recalibration)
+        for key, value in (self.scheduler_params or {}).items():
+            if not hasattr(config, key):
+                raise ValueError(f"unknown scheduler/training parameter {key!r}")
+            setattr(config, key, value)
+        return config
+
+    def preflight(self, sample, n_classes: int) -> None:
+        """Build the network for one input row and check the training settings (no training)."""
+        if self.optimizer not in ("adam", "adamw"):
+            raise ValueError(f"optimizer must be 'adam' or 'adamw', got {self.optimizer!r}")
+        if self.scheduler not in (None, "plateau", "warmup_exp", "warmup_cosine"):
+            raise ValueError(f"scheduler must be plateau, warmup_exp, warmup_cosine or null, got "
+                             f"{self.scheduler!r}")
+        self._train_config()
+        build_spec_augment(self.augment, seed=self.seed)
+        X = self._shape_input({k: np.asarray(v)[None] for k, v in sample.items()}
+                              if isinstance(sample, Mapping) else np.asarray(sample)[None])
+        shape = {k: v.shape[1:] for k, v in X.items()} if isinstance(X, Mapping) else X.shape[1:]
+        try:
+            build_network(self.network, n_classes, shape, **(self.network_params or {}))
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise ValueError(f"network {self.network!r} cannot be built for input shape {shape}: "
+                             f"{exc}") from None
 
     #: the run pipeline passes a protocol's validation speakers (speaker_holdout) as ``validation``
     accepts_validation = True
@@ -245,18 +227,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             self.pretrain_losses_ = greedy_layerwise_pretrain(
                 net, X_tr, seed=self.seed, **{"batch_size": self.batch_size, **dict(self.pretrain)})
 
-        config = TrainConfig(
-            optimizer=self.optimizer, lr=self.lr, weight_decay=self.weight_decay,
-            max_epochs=self.max_epochs, patience=self.patience, label_smoothing=self.label_smoothing,
-            class_weights=self._class_weights(y_idx[tr]), grad_clip=self.grad_clip,
-            scheduler=self.scheduler, seed=self.seed, accelerator=self.accelerator,
-            devices=self.devices, strategy=self.strategy, precision=self.precision,
-            checkpoint_dir=None if self.checkpoint_dir is None else os.fspath(self.checkpoint_dir),
-            progress_bar=self.progress_bar, bn_recalibration=self.bn_recalibration)
-        for key, value in (self.scheduler_params or {}).items():
-            if not hasattr(config, key):
-                raise ValueError(f"unknown scheduler/training parameter {key!r}")
-            setattr(config, key, value)
+        config = self._train_config(self._class_weights(y_idx[tr]))
         augment = build_spec_augment(self.augment, seed=self.seed)
         result = fit_network(
             net, ArrayDataset(X_tr, y_idx[tr]),
@@ -272,50 +243,3 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.gradcam_target_ = getattr(net, "gradcam_layer", None)
         self.n_train_, self.n_val_ = len(tr), (0 if va is None else len(va))
         return self
-
-    # ---------------------------------------------------------------------------------- inference
-    def _device(self) -> torch.device:
-        use_gpu = self.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available()
-        return torch.device("cuda" if use_gpu else "cpu")
-
-    def _run(self, X, fn: str) -> np.ndarray:
-        if not hasattr(self, "network_"):
-            raise AttributeError("TorchClassifier is not fitted yet")
-        out = predict_batches(self.network_, self._prepare(X), batch_size=self.eval_batch_size,
-                              fn=fn, device=self._device())
-        self.network_.cpu()
-        return out
-
-    def decision_function(self, X) -> np.ndarray:
-        """Logits ``(n, n_classes)``."""
-        return self._run(X, "forward")
-
-    def predict_proba(self, X) -> np.ndarray:
-        logits = self.decision_function(X)
-        logits = logits - logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        return p / p.sum(axis=1, keepdims=True)
-
-    def predict(self, X) -> np.ndarray:
-        return self.classes_[self.decision_function(X).argmax(axis=1)]
-
-    def embed(self, X) -> np.ndarray:
-        """Penultimate-layer representation ``(n, d)``."""
-        return self._run(X, "embed")
-
-    def attention(self, X) -> np.ndarray | None:
-        """Attention weights over time ``(n, T')`` of networks with attention pooling, else None."""
-        if not hasattr(self.network_, "last_attention"):
-            return None
-        Xp = self._prepare(X)
-        n = _n_samples(Xp)
-        out = []
-        self.network_.eval()
-        with torch.inference_mode():
-            for i in range(0, n, self.eval_batch_size):
-                xb = _take(Xp, slice(i, i + self.eval_batch_size))
-                xb = ({k: torch.as_tensor(v) for k, v in xb.items()} if isinstance(xb, Mapping)
-                      else torch.as_tensor(xb))
-                self.network_(xb)
-                out.append(self.network_.last_attention.cpu().numpy())
-        return np.concatenate(out)

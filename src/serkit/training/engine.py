@@ -416,21 +416,3 @@ def fit_network(network: nn.Module, train_data: Dataset | DataLoader,
     if tmp is not None:
         tmp.cleanup()
     return result
-
-
-@torch.inference_mode()
-def predict_batches(network: nn.Module, X: np.ndarray | Mapping[str, np.ndarray], *,
-                    batch_size: int = 256, fn: str = "forward", device: str | torch.device = "cpu",
-                    ) -> np.ndarray:
-    """Run ``network.<fn>`` (``forward`` → logits, ``embed``) over ``X`` in eval mode, batch by batch."""
-    network.eval().to(device)
-    method = network if fn == "forward" else getattr(network, fn)
-    data = ArrayDataset(X)
-    out = []
-    for i in range(0, len(data), batch_size):
-        if isinstance(data.X, dict):
-            xb = {k: v[i:i + batch_size].to(device) for k, v in data.X.items()}
-        else:
-            xb = data.X[i:i + batch_size].to(device)
-        out.append(method(xb).float().cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)

@@ -34,66 +34,12 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
-from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from serkit.models.nn.heads import build_head
-from serkit.models.nn.pooling import build_pooling
+from serkit.config import SAMPLE_RATE
+from serkit.models.nn.finetune_net import FineTuneNetwork, FineTunePredictor
 
-__all__ = ["FineTuneNetwork", "FineTuneClassifier", "as_waveforms", "register_models"]
-
-
-def as_waveforms(X) -> list[np.ndarray]:
-    """A list of 1-D float32 arrays from a list / object array / 2-D array of waveforms."""
-    if isinstance(X, np.ndarray) and X.dtype != object:
-        if X.ndim == 1:
-            X = X[None]
-        return [np.asarray(x, dtype=np.float32).reshape(-1) for x in X.reshape(len(X), -1)]
-    return [np.asarray(x, dtype=np.float32).reshape(-1) for x in X]
-
-
-class FineTuneNetwork(nn.Module):
-    """Backbone + pooling + head; ``forward(wavs)`` takes a list of 1-D arrays."""
-
-    def __init__(self, backbone, n_classes: int, pooling: str = "attention", head: str = "mlp_000",
-                 layer: int = -1, train_layers: int | None = None, head_params: dict | None = None,
-                 head_lr: float | None = None):
-        super().__init__()
-        self.backbone = backbone
-        self.layer = layer
-        self.pool = build_pooling(pooling, backbone.hidden_size)
-        dim = backbone.hidden_size * (2 if pooling == "meanstd" else 1)
-        self.head = build_head(head, dim, n_classes, **(head_params or {}))
-        self.set_trainable(train_layers)
-        self.last_attention: torch.Tensor | None = None
-        # read by the training engine: the freshly initialised pooling + head may learn faster
-        self.layer_lr = {} if head_lr is None else {"pool": float(head_lr), "head": float(head_lr)}
-
-    def set_trainable(self, train_layers: int | None) -> None:
-        bb = self.backbone
-        if train_layers is None:
-            bb.requires_grad_(True)
-        else:
-            bb.requires_grad_(False)
-            blocks = bb.transformer_layers()
-            k = max(0, min(int(train_layers), len(blocks)))
-            for block in list(blocks)[len(blocks) - k:]:
-                block.requires_grad_(True)
-        bb.freeze_feature_encoder()  # the CNN front end always stays frozen
-
-    def pooled(self, wavs) -> torch.Tensor:
-        hidden, mask = self.backbone.forward_layers(list(wavs))
-        h = hidden[self.layer].float()
-        out = self.pool(h, mask)
-        w = getattr(self.pool, "last_weights", None)
-        self.last_attention = None if w is None else w.detach().cpu()
-        return out
-
-    def embed(self, wavs) -> torch.Tensor:
-        return self.head.embed(self.pooled(wavs))
-
-    def forward(self, wavs) -> torch.Tensor:
-        return self.head(self.pooled(wavs))
+__all__ = ["FineTuneNetwork", "FineTuneClassifier", "as_waveforms", "finetune_classifier"]
 
 
 class _WavDataset(Dataset):
@@ -112,7 +58,7 @@ def _collate(batch):
     return [b[0] for b in batch], torch.tensor([b[1] for b in batch], dtype=torch.long)
 
 
-class FineTuneClassifier(ClassifierMixin, BaseEstimator):
+class FineTuneClassifier(FineTunePredictor, ClassifierMixin, BaseEstimator):
     """Fine-tune a speech encoder + pooling + head on raw waveforms (see module docstring).
 
     Parameters
@@ -198,13 +144,6 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         self.progress_bar = progress_bar
 
     # ------------------------------------------------------------------ helpers
-    def _wavs(self, X) -> list[np.ndarray]:
-        wavs = as_waveforms(X)
-        if self.max_seconds:
-            n = int(self.max_seconds * 16000)
-            wavs = [w[:n] for w in wavs]
-        return wavs
-
     def _split(self, y_idx: np.ndarray, groups) -> tuple[np.ndarray, np.ndarray | None]:
         idx = np.arange(len(y_idx))
         if not self.val_fraction or self.val_fraction <= 0:
@@ -227,6 +166,17 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         return FineTuneNetwork(bb, n_classes, pooling=self.pooling, head=self.head, layer=self.layer,
                                train_layers=self.train_layers, head_params=self.head_params,
                                head_lr=self.head_lr)
+
+    def preflight(self, sample, n_classes: int) -> None:
+        """Check pooling, head and schedule names without loading the backbone."""
+        from serkit.models.nn.heads import build_head
+        from serkit.models.nn.pooling import build_pooling
+
+        build_pooling(self.pooling, 8)
+        build_head(self.head, 16 if self.pooling == "meanstd" else 8, n_classes, **(self.head_params or {}))
+        if self.scheduler not in (None, "plateau", "warmup_exp", "warmup_cosine"):
+            raise ValueError(f"scheduler must be warmup_cosine, warmup_exp, plateau or null, got "
+                             f"{self.scheduler!r}")
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y, groups=None, validation=None) -> FineTuneClassifier:
@@ -281,112 +231,7 @@ class FineTuneClassifier(ClassifierMixin, BaseEstimator):
         self.n_trainable_ = sum(p.numel() for p in net.parameters() if p.requires_grad)
         return self
 
-    # ------------------------------------------------------------------ inference
-    def _device(self) -> torch.device:
-        use_gpu = self.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available()
-        return torch.device("cuda" if use_gpu else "cpu")
 
-    @torch.inference_mode()
-    def _run(self, X, fn: str) -> np.ndarray:
-        if not hasattr(self, "network_"):
-            raise RuntimeError("call fit() first")
-        net = self.network_.to(self._device()).eval()
-        wavs = self._wavs(X)
-        out, att = [], []
-        for i in range(0, len(wavs), self.eval_batch_size):
-            chunk = wavs[i:i + self.eval_batch_size]
-            out.append((net(chunk) if fn == "forward" else net.embed(chunk)).float().cpu())
-        self.network_ = net.cpu()
-        return torch.cat(out).numpy() if out else np.zeros((0, len(self.classes_)), np.float32)
-
-    def decision_function(self, X) -> np.ndarray:
-        return self._run(X, "forward")
-
-    def predict_proba(self, X) -> np.ndarray:
-        logits = torch.from_numpy(self._run(X, "forward"))
-        return torch.softmax(logits, dim=1).numpy()
-
-    def predict(self, X) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(1)]
-
-    def embed(self, X) -> np.ndarray:
-        """Penultimate representation of the head ``(n, d)``."""
-        return self._run(X, "embed")
-
-    @torch.inference_mode()
-    def attention(self, X) -> list[np.ndarray] | None:
-        """Attention-pooling weights over each utterance's own frames (None for mean pooling)."""
-        if self.pooling != "attention":
-            return None
-        net = self.network_.to(self._device()).eval()
-        wavs, out = self._wavs(X), []
-        for i in range(0, len(wavs), self.eval_batch_size):
-            net(wavs[i:i + self.eval_batch_size])
-            for w in net.last_attention.float().numpy():
-                valid = np.flatnonzero(w > 0)  # padded frames get exactly zero weight
-                out.append(w[: valid[-1] + 1] if valid.size else w)
-        self.network_ = net.cpu()
-        return out
-
-    # ------------------------------------------------------------------ pickling
-    # wav2vec2-family positional convolutions use weight-norm parametrisations, which torch refuses
-    # to pickle: a fitted estimator is stored as (backbone config, feature extractor, state_dict)
-    # and rebuilt without downloading anything.
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        net = state.pop("network_", None)
-        if net is not None:
-            state["_network_state"] = {**backbone_spec(net.backbone), "n_classes": net.head.n_classes,
-                                       "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()}}
-        return state
-
-    def __setstate__(self, state):
-        spec = state.pop("_network_state", None)
-        self.__dict__.update(state)
-        if spec is not None:
-            bb = rebuild_backbone(spec)
-            net = FineTuneNetwork(bb, spec["n_classes"], pooling=self.pooling, head=self.head,
-                                  layer=self.layer, train_layers=self.train_layers,
-                                  head_params=self.head_params)
-            net.load_state_dict(spec["state_dict"])
-            self.network_ = net.eval()
-
-
-def backbone_spec(bb) -> dict[str, Any]:
-    """What :func:`rebuild_backbone` needs to recreate ``bb``'s architecture (no weights)."""
-    fe = bb.feature_extractor
-    return {"config": bb.model.config.to_dict(), "kind": bb.kind, "name": bb.name,
-            "fe_class": type(fe).__name__, "fe": fe.to_dict()}
-
-
-def rebuild_backbone(spec: dict[str, Any]):
-    """A randomly initialised :class:`~serkit.backbones.Backbone` with the saved architecture."""
-    import transformers
-    from transformers import AutoConfig, AutoModel, WhisperModel
-
-    from serkit.backbones import Backbone
-
-    cfg_dict = dict(spec["config"])
-    model_type = cfg_dict.pop("model_type")
-    config = AutoConfig.for_model(model_type, **cfg_dict)
-    model = WhisperModel(config).get_encoder() if spec["kind"] == "whisper" else AutoModel.from_config(config)
-    fe = getattr(transformers, spec["fe_class"]).from_dict(dict(spec["fe"]))
-    return Backbone(model, fe, spec["kind"], spec["name"]).eval()
-
-
-def register_models() -> None:
-    """Register ``ssl_finetune`` and the ``head_*`` networks (idempotent).
-
-    Adds :data:`serkit.models.nn.heads.NETWORK_ENTRIES` to ``NETWORKS`` and, for each, a
-    ``TorchClassifier`` factory to ``MODELS`` (as ``registry._load_builtin`` does for every network).
-    """
-    from serkit.models.nn.heads import NETWORK_ENTRIES, register_networks
-    from serkit.models.registry import MODELS
-
-    MODELS.setdefault("ssl_finetune", lambda params, seed: FineTuneClassifier(seed=seed, **params))
-    register_networks()
-    from serkit.models.torch_estimator import TorchClassifier
-
-    for net in NETWORK_ENTRIES:
-        MODELS.setdefault(net, (lambda n: lambda params, seed: TorchClassifier(
-            network=n, seed=seed, **params))(net))
+def finetune_classifier(params: dict[str, Any], seed: int) -> FineTuneClassifier:
+    """The ``ssl_finetune`` model of :data:`serkit.models.registry.MODELS`."""
+    return FineTuneClassifier(seed=seed, **params)

@@ -15,8 +15,8 @@ name            architecture
 ``w2v2_003``    128 (ReLU, dropout .4) → 64 (ReLU, dropout .3) → C (study 003, wav2vec2)
 ==============  ==============================================================================
 
-For :class:`serkit.models.torch_estimator.TorchClassifier` (features already pooled) use the
-``head_*`` factories, which follow ``NETWORKS``' signature ``(n_classes, input_shape, **kw)``.
+For :class:`serkit.models.torch_estimator.TorchClassifier` (features already pooled) the
+``head_*`` entries of ``serkit.models.nn.registry.NETWORKS`` build them through :func:`head_network`.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from torch import nn
 
 from serkit.models.nn.cnn import SERNetwork
 
-__all__ = ["HEADS", "build_head", "LinearHead", "MLPHead", "HuBERTHead003", "NETWORK_ENTRIES"]
+__all__ = ["HEADS", "build_head", "head_network", "LinearHead", "MLPHead", "HuBERTHead003"]
 
 
 class _Head(SERNetwork):
@@ -174,37 +174,10 @@ def build_head(name: str, input_dim: int, n_classes: int, **kwargs: Any) -> nn.M
     return factory(input_dim, n_classes, **kwargs)
 
 
-def _network_factory(head: str):
-    def factory(n_classes: int, input_shape: Any = None, **kwargs: Any) -> nn.Module:
-        shape = tuple(input_shape) if input_shape is not None else (768,)
-        dim = 1
-        for s in shape:
-            dim *= int(s)
-        return build_head(head, dim, n_classes, **kwargs)
-
-    factory.__name__ = f"head_{head}"
-    return factory
-
-
-#: ``NETWORKS``-style entries (name → (factory(n_classes, input_shape, **kw), kind, nominal shape,
-#: description)) for pooled-embedding heads trained by TorchClassifier.
-NETWORK_ENTRIES: dict[str, tuple[Callable[..., nn.Module], str, tuple[int, ...], str]] = {
-    "head_mlp_000": (_network_factory("mlp_000"), "vector", (768,),
-                     "study 000 MLP head on pooled wav2vec2 embeddings"),
-    "head_mlp_001": (_network_factory("mlp_001"), "vector", (768,),
-                     "study 001 768-256-C head on pooled wav2vec2 embeddings"),
-    "head_hubert_003": (_network_factory("hubert_003"), "vector", (1536,),
-                        "study 003 HuBERT mean+std head (residual + self-attention)"),
-    "head_w2v2_003": (_network_factory("w2v2_003"), "vector", (768,),
-                      "study 003 wav2vec2 128-64-C head"),
-    "head_linear": (_network_factory("linear"), "vector", (768,), "linear probe"),
-}
-
-
-def register_networks() -> None:
-    """Add the ``head_*`` entries to :data:`serkit.models.nn.registry.NETWORKS` (idempotent), so that
-    ``TorchClassifier(network="head_hubert_003")`` trains them on pooled embeddings."""
-    from serkit.models.nn.registry import NETWORKS, NetworkEntry
-
-    for name, (factory, kind, shape, desc) in NETWORK_ENTRIES.items():
-        NETWORKS.setdefault(name, NetworkEntry(factory, kind, shape, desc))
+def head_network(n_classes: int, input_shape: Any = None, *, head: str, **kwargs: Any) -> nn.Module:
+    """A head as a ``NETWORKS`` entry (``head_*``): ``input_shape`` is the pooled feature shape."""
+    shape = tuple(input_shape) if input_shape is not None else (768,)
+    dim = 1
+    for s in shape:
+        dim *= int(s)
+    return build_head(head, dim, n_classes, **kwargs)
