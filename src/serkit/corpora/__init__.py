@@ -15,9 +15,10 @@ from typing import Any, Callable, Mapping, Sequence
 from .base import AUDIO_EXTENSIONS, CorpusAdapter, Excluded, FileProblem, Unparseable
 from .cremad import CremadAdapter
 from .emodb import EmodbAdapter
-from .generic import SYNONYMS, GenericAdapter, canonical_emotion
+from .generic import SYNONYMS, GenericAdapter
 from .iemocap import IemocapAdapter
-from .manifest import LabelOptions, Problem, ScanResult, merge
+from .manifest import (EMOTION_SYNONYMS, LabelOptions, Problem, ScanResult, canonical_emotion,
+                       merge)
 from .ravdess import RavdessAdapter
 from .savee import SaveeAdapter
 from .tess import TessAdapter
@@ -118,7 +119,8 @@ def load_corpora(specs: Sequence[tuple[str, str | Path]], *, label_set: str = "n
 
 
 __all__ = [
-    "AUDIO_EXTENSIONS", "CORPORA", "CorpusAdapter", "CremadAdapter", "EmodbAdapter", "Excluded",
+    "AUDIO_EXTENSIONS", "CORPORA", "CorpusAdapter", "CremadAdapter", "EMOTION_SYNONYMS",
+    "EmodbAdapter", "Excluded",
     "FileProblem", "GenericAdapter", "IemocapAdapter", "LabelOptions", "Problem",
     "RavdessAdapter", "SYNONYMS", "SaveeAdapter", "ScanResult", "TessAdapter", "Unparseable",
     "canonical_emotion", "get_adapter", "load_corpora", "load_corpus",

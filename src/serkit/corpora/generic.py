@@ -10,7 +10,7 @@ the file stem; named group ``speaker`` or group 1) overrides that. When no speak
 files get one speaker named after the root, with a warning: speaker-independent protocols need
 real speakers.
 
-Labels go through :data:`SYNONYMS` to the canonical vocabulary; unknown labels are reported as
+Labels go through :data:`SYNONYMS` (serkit.corpora.manifest) to the canonical vocabulary; unknown labels are reported as
 ``Problem(kind="unknown_label")`` and left out. ``native`` holds the label as written. Keys are
 ``<name>/<path relative to the root, without extension>`` because stems often repeat across
 label folders.
@@ -24,31 +24,12 @@ from pathlib import Path
 import pandas as pd
 
 from .base import CorpusAdapter, FileProblem, Unparseable
-from .manifest import CANONICAL, LabelOptions, Problem, ScanResult
+from .manifest import EMOTION_SYNONYMS, LabelOptions, Problem, ScanResult, canonical_emotion
 
-#: label spellings (lower case) -> canonical emotion
-SYNONYMS: dict[str, str] = {
-    **{c: c for c in CANONICAL},
-    "anger": "angry", "ang": "angry", "mad": "angry",
-    "happiness": "happy", "joy": "happy", "hap": "happy", "happy": "happy",
-    "sadness": "sad", "sad": "sad",
-    "fearful": "fear", "afraid": "fear", "fea": "fear", "fear": "fear",
-    "surprised": "surprise", "ps": "surprise", "sur": "surprise",
-    "pleasant_surprise": "surprise", "pleasant surprise": "surprise",
-    "disgusted": "disgust", "dis": "disgust",
-    "neu": "neutral",
-    "bored": "boredom",
-    "excitement": "excited", "exc": "excited",
-    "frustration": "frustrated", "fru": "frustrated",
-    "oth": "other",
-}
+#: re-exported: the one synonym map lives in :mod:`serkit.corpora.manifest`
+SYNONYMS = EMOTION_SYNONYMS
 _GENDERS = {"f": "female", "female": "female", "w": "female", "woman": "female",
             "m": "male", "male": "male", "man": "male"}
-
-
-def canonical_emotion(label: object) -> str | None:
-    """Canonical emotion for a label spelling, or ``None`` when unknown."""
-    return SYNONYMS.get(str(label).strip().lower().replace("-", "_"))
 
 
 def _slug(text: str) -> str:

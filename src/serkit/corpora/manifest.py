@@ -12,11 +12,16 @@ A manifest is a :class:`pandas.DataFrame` with one row per utterance. Mandatory 
 ``label``     the training target after applying a label set (``native``, ``ekman7``, ``four``)
 ``duration``  seconds (from the file header; ``NaN`` if the header could not be read)
 
+This module also holds serkit's one emotion vocabulary: :data:`EMOTION_SPELLINGS` /
+:data:`EMOTION_SYNONYMS` and :func:`canonical_emotion` (corpora, checkpoint label maps and
+reports all use it), and :data:`EMOTION_COLORS`.
+
 Corpus-specific metadata (``intensity``, ``statement``, ``sentence``, ``repetition``, ``age``...)
 are extra columns; missing values are ``None``/``NaN``.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -34,6 +39,64 @@ CANONICAL: tuple[str, ...] = (
 
 EKMAN7: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 FOUR: tuple[str, ...] = ("angry", "happy", "neutral", "sad")
+
+#: canonical emotion -> the spellings corpora, label files and checkpoints use for it (the ONE
+#: synonym table of serkit; :data:`EMOTION_SYNONYMS` and :func:`canonical_emotion` derive from it)
+EMOTION_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "angry": ("angry", "anger", "ang", "ans", "mad", "annoyed"),
+    "calm": ("calm", "calmness", "cal"),
+    "disgust": ("disgust", "disgusted", "dis", "disgusting"),
+    "fear": ("fear", "fearful", "fea", "afraid", "scared", "fearfull"),
+    "happy": ("happy", "happiness", "hap", "joy", "joyful", "glad"),
+    "neutral": ("neutral", "neu", "neutrality"),
+    "sad": ("sad", "sadness", "sa"),
+    "surprise": ("surprise", "surprised", "sur", "su", "surprize", "ps", "pleasant surprise",
+                 "pleasant surprised"),
+    "boredom": ("boredom", "bored", "boring"),
+    "excited": ("excited", "exc", "excitement"),
+    "frustrated": ("frustrated", "fru", "frustration"),
+    "other": ("other", "oth", "xxx"),
+}
+
+
+def normalize_label(name: object) -> str:
+    """Lower case, every run of non-letters replaced by ``_`` (``"Pleasant-Surprise"`` ->
+    ``"pleasant_surprise"``): the form :data:`EMOTION_SYNONYMS` is keyed by."""
+    return re.sub(r"[^a-z]+", "_", str(name).strip().lower()).strip("_")
+
+
+#: normalised spelling (:func:`normalize_label`) -> canonical emotion
+EMOTION_SYNONYMS: dict[str, str] = {
+    normalize_label(s): canon for canon, names in EMOTION_SPELLINGS.items() for s in names
+}
+
+
+def canonical_emotion(name: object) -> str | None:
+    """The canonical emotion a label stands for, or ``None`` when it is not an emotion name.
+
+    Case and punctuation insensitive: ``"Anger"``, ``"ANG"``, ``"pleasant surprise"``,
+    ``"Pleasant-Surprise"`` and ``"ps"`` all resolve. Merged labels (``"happy+excited"``) are
+    not emotions: they give ``None``.
+    """
+    return EMOTION_SYNONYMS.get(normalize_label(name))
+
+
+#: one colour per canonical emotion, the same in every figure, page and subtitle file
+#: (readable on white, distinguishable from each other)
+EMOTION_COLORS: dict[str, str] = {
+    "angry": "#d62728",  # red
+    "calm": "#17becf",  # cyan
+    "disgust": "#6b8e23",  # olive green
+    "fear": "#9467bd",  # purple
+    "happy": "#e6a700",  # amber
+    "neutral": "#7f7f7f",  # grey
+    "sad": "#1f77b4",  # blue
+    "surprise": "#ff7f0e",  # orange
+    "boredom": "#8c564b",  # brown
+    "excited": "#e377c2",  # pink
+    "frustrated": "#7b1e3a",  # wine
+    "other": "#b5b5b5",  # light grey
+}
 
 
 @dataclass(frozen=True)
