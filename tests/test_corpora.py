@@ -333,6 +333,17 @@ def test_generic_folders(tmp_path: Path):
     assert res.manifest["speaker"].tolist() == ["rx_07"]
 
 
+def test_zero_byte_file_is_reported_as_empty(tmp_path: Path):
+    wav(tmp_path / "Actor_01" / "03-01-05-01-01-01-01.wav", 200)
+    (tmp_path / "Actor_01" / "03-01-05-01-01-02-01.wav").write_bytes(b"")
+    junk(tmp_path / "Actor_01" / "03-01-05-01-02-01-01.wav")
+    res = load_corpus("ravdess", tmp_path)
+    probs = {Path(p.path).name: (p.kind, p.detail) for p in res.problems}
+    assert probs["03-01-05-01-01-02-01.wav"] == ("empty", "file is empty (0 bytes)")
+    kind, detail = probs["03-01-05-01-02-01-01.wav"]
+    assert kind == "unreadable" and "Format not recognised" in detail
+
+
 # ------------------------------------------------------------------------------ merge and registry
 def test_registry_and_merge(tmp_path: Path, ravdess_tree: Path):
     assert {"ravdess", "cremad", "tess", "savee", "emodb", "iemocap", "generic"} <= set(CORPORA)

@@ -6,6 +6,7 @@ problems, duplicate detection and label sets are done here once for all corpora.
 """
 from __future__ import annotations
 
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -223,6 +224,9 @@ class CorpusAdapter:
         kept = []
         desc = f"{self.name}: {'decoding' if check_readable else 'reading headers'}"
         for row in _progress(rows, len(rows), desc):
+            if _is_empty_file(row["path"]):
+                problems.append(Problem(row["path"], "empty", "file is empty (0 bytes)"))
+                continue
             try:
                 info = read_info(Path(row["path"]), check_readable)
             except Exception as err:  # soundfile raises LibsndfileError, RuntimeError, ...
@@ -235,6 +239,13 @@ class CorpusAdapter:
             signatures[Path(row["path"])] = (info.frames, info.samplerate, info.channels)
             kept.append(row)
         return kept
+
+
+def _is_empty_file(path: str) -> bool:
+    try:
+        return os.path.getsize(path) == 0
+    except OSError:  # gone or unreadable: soundfile's own message says which
+        return False
 
 
 _BASE_COLUMNS = ("key", "path", "corpus", "speaker", "gender", "emotion", "native", "label",
