@@ -8,9 +8,16 @@ A manifest is a :class:`pandas.DataFrame` with one row per utterance. Mandatory 
 ``corpus``    corpus name (``ravdess``, ``cremad``, ...)
 ``speaker``   speaker id, prefixed by the corpus (``ravdess_01``) so merged manifests never collide
 ``gender``    ``"female"``, ``"male"`` or ``"unknown"``
-``emotion``   the corpus's own emotion name, mapped to the canonical vocabulary (:data:`CANONICAL`)
+``emotion``   the corpus's own emotion name, mapped to the canonical vocabulary (:data:`CANONICAL`);
+              empty (``None``) for a user corpus label that is not an emotion name
+              (``positive``, ``high stress``...)
 ``label``     the training target after applying a label set (``native``, ``ekman7``, ``four``)
 ``duration``  seconds (from the file header; ``NaN`` if the header could not be read)
+
+``native`` holds the label as the corpus writes it. For the built-in corpora the ``native`` label
+set uses ``emotion`` (their labels are canonical emotions); for a user's own corpus (csv / folder
+adapters) it keeps ``native`` as written, whatever the labels are, and ``ekman7`` / ``four`` map
+them through :func:`canonical_emotion` only when asked.
 
 This module also holds serkit's one emotion vocabulary: :data:`EMOTION_SPELLINGS` /
 :data:`EMOTION_SYNONYMS` and :func:`canonical_emotion` (corpora, checkpoint label maps and
@@ -143,30 +150,81 @@ def _four(emotion: str, opts: LabelOptions) -> str | None:
 
 
 LABEL_SETS: dict[str, LabelSet] = {
-    "native": LabelSet("native", _native, "every emotion the corpus has"),
+    "native": LabelSet("native", _native, "the corpus's own classes: canonical emotions for the "
+                                          "built-in corpora, labels as written for csv / folder"),
     "ekman7": LabelSet("ekman7", _ekman7, "angry, disgust, fear, happy, neutral, sad, surprise"),
     "four": LabelSet("four", _four, "angry, happy (+excited), neutral, sad"),
 }
 
 
-def apply_label_set(manifest: pd.DataFrame, label_set: str = "native",
-                    options: LabelOptions | None = None) -> pd.DataFrame:
-    """Return a copy of ``manifest`` with ``label`` recomputed from ``emotion``.
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
 
-    Rows whose emotion the label set drops are removed (the index is reset).
+
+def assign_labels(manifest: pd.DataFrame, label_set: str = "native",
+                  options: LabelOptions | None = None, *,
+                  free_labels: bool = False) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Recompute ``label`` for a label set; also say why rows were dropped.
+
+    Parameters
+    ----------
+    manifest : DataFrame
+        Rows of one corpus (or several with the same ``free_labels``).
+    label_set : str
+        ``native``, ``ekman7`` or ``four``.
+    options : LabelOptions, optional
+        calm / boredom / excited choices.
+    free_labels : bool
+        ``True`` for a user's own corpus (csv / folder): ``native`` keeps the ``native`` column
+        as written; the other label sets map ``emotion`` (``None`` when the label is not an
+        emotion name, and then the row is dropped with its label named in the reason).
+
+    Returns
+    -------
+    (DataFrame, dict)
+        The kept rows (index reset) and ``reason -> rows dropped``, e.g.
+        ``"label set ekman7 drops calm"`` or ``"label set ekman7: 'positive' is not an emotion
+        name"``.
     """
     if label_set not in LABEL_SETS:
         raise ValueError(f"unknown label set {label_set!r}; choose one of {sorted(LABEL_SETS)}")
     opts = options or LabelOptions()
     ls = LABEL_SETS[label_set]
+    labels: list[str | None] = []
+    dropped: dict[str, int] = {}
+    natives = manifest["native"] if "native" in manifest.columns else manifest["emotion"]
+    for emotion, native in zip(manifest["emotion"], natives):
+        if free_labels and label_set == "native":
+            label = None if _missing(native) else str(native)
+            reason = "no label"
+        elif _missing(emotion):
+            label, reason = None, f"label set {label_set}: {str(native)!r} is not an emotion name"
+        else:
+            label, reason = ls.mapping(emotion, opts), f"label set {label_set} drops {emotion}"
+        labels.append(label)
+        if label is None:
+            dropped[reason] = dropped.get(reason, 0) + 1
     out = manifest.copy()
-    out["label"] = [ls.mapping(e, opts) for e in out["emotion"]]
-    out = out[out["label"].notna()].reset_index(drop=True)
-    return out
+    out["label"] = labels
+    return out[out["label"].notna()].reset_index(drop=True), dropped
+
+
+def apply_label_set(manifest: pd.DataFrame, label_set: str = "native",
+                    options: LabelOptions | None = None, *,
+                    free_labels: bool = False) -> pd.DataFrame:
+    """Return a copy of ``manifest`` with ``label`` recomputed (see :func:`assign_labels`).
+
+    Rows the label set drops are removed (the index is reset).
+    """
+    return assign_labels(manifest, label_set, options, free_labels=free_labels)[0]
 
 
 def validate(manifest: pd.DataFrame) -> pd.DataFrame:
-    """Check the schema; raise ``ValueError`` naming what is wrong."""
+    """Check the schema; raise ``ValueError`` naming what is wrong.
+
+    ``emotion`` must be a canonical emotion or empty (a user corpus label that is not an emotion
+    name); ``label`` may be any string.
+    """
     missing = [c for c in REQUIRED_COLUMNS if c not in manifest.columns]
     if missing:
         raise ValueError(f"manifest lacks required columns {missing}")
@@ -175,9 +233,11 @@ def validate(manifest: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"manifest keys are not unique, e.g. {dup}")
     if manifest["speaker"].isna().any():
         raise ValueError("manifest has rows without a speaker")
-    bad = sorted(set(manifest["emotion"]) - set(CANONICAL))
+    bad = sorted({str(e) for e in manifest["emotion"] if not _missing(e)} - set(CANONICAL))
     if bad:
-        raise ValueError(f"manifest has emotions outside the canonical vocabulary: {bad}")
+        raise ValueError(f"manifest has emotions outside the canonical vocabulary: {bad} (a label "
+                         "that is not an emotion belongs in `native` / `label`, with `emotion` "
+                         "empty)")
     return manifest
 
 
@@ -212,3 +272,5 @@ class ScanResult:
     #: IEMOCAP utterances without annotator agreement (``"no agreement (xxx)"``) or emotions the
     #: label set drops (``"label set ekman7 drops calm"``)
     excluded: dict[str, int] = field(default_factory=dict)
+    #: corpus name(s) as in the ``corpus`` column (known even when every row was left out)
+    corpus: str = ""
