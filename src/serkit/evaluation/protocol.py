@@ -54,7 +54,7 @@ def load_manifest(cfg: RunConfig) -> tuple[pd.DataFrame, list[dict]]:
         if not root.exists():
             raise FileNotFoundError(f"corpus folder for {name!r} not found: {root} (set data.data_dir "
                                     "or SERKIT_DATA, or the corpus root in the config)")
-    result = load_corpora(specs, label_set=cfg.data.label_set, label_options=opts)
+    result = load_corpora(cfg.data.corpus_specs(), label_set=cfg.data.label_set, label_options=opts)
     manifest = result.manifest
     if cfg.data.max_per_label:
         manifest = (manifest.sample(frac=1.0, random_state=cfg.seed).groupby("label")
