@@ -1,12 +1,15 @@
 """Shared pytest fixtures."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-#: the shared corpora (../shared/datasets from the project root); corpus tests skip without it
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+#: the shared corpora (../shared/datasets from the project root, or $SERKIT_SHARED_DATASETS for a
+#: checkout elsewhere, e.g. a git worktree); corpus tests skip without it
+SHARED = Path(os.environ.get("SERKIT_SHARED_DATASETS")
+              or Path(__file__).resolve().parents[1].parent / "shared" / "datasets")
 
 
 @pytest.fixture(scope="session")

@@ -294,15 +294,22 @@ def test_generic_csv(tmp_path: Path):
     }).to_csv(root / "labels.csv", index=False)
     res = load_corpus("generic", root / "labels.csv")
     m = res.manifest
-    assert sorted(m["key"]) == ["my_corpus/a/x1", "my_corpus/b/x1", "my_corpus/y"]
-    r = row(res, "my_corpus/a/x1")
-    assert (r.corpus, r.speaker, r.gender, r.emotion, r.native, r.session) == (
-        "my_corpus", "my_corpus_s1", "female", "angry", "Anger", "1")
-    assert row(res, "my_corpus/b/x1").emotion == "happy"
-    assert row(res, "my_corpus/y").gender == "unknown"
-    assert kinds(res) == {"unknown_label": ["x2.wav"], "missing": ["missing.wav"]}
+    # the corpus is named after the CSV file; a file outside the CSV's folder is named by its
+    # path relative to the common parent of all listed files
+    assert sorted(m["key"]) == ["labels/a/x1", "labels/a/x2", "labels/b/x1", "labels/elsewhere/y"]
+    r = row(res, "labels/a/x1")
+    assert (r.corpus, r.speaker, r.gender, r.emotion, r.native, r.label, r.session) == (
+        "labels", "labels_s1", "female", "angry", "Anger", "Anger", "1")
+    assert row(res, "labels/b/x1").emotion == "happy"
+    assert row(res, "labels/elsewhere/y").gender == "unknown"
+    c = row(res, "labels/a/x2")  # not an emotion name: kept as written, emotion empty
+    assert (c.native, c.label) == ("contempt", "contempt") and pd.isna(c.emotion)
+    assert kinds(res) == {"missing": ["missing.wav"]}
     named = load_corpus("generic", root / "labels.csv", corpus="mine")
     assert set(named.manifest["corpus"]) == {"mine"}
+    ek = load_corpus("generic", root / "labels.csv", label_set="ekman7")
+    assert sorted(ek.manifest["label"]) == ["angry", "happy", "sad"]
+    assert ek.excluded == {"label set ekman7: 'contempt' is not an emotion name": 1}
 
 
 def test_generic_folders(tmp_path: Path):
@@ -311,13 +318,13 @@ def test_generic_folders(tmp_path: Path):
     wav(flat / "happiness" / "001.wav", 300)
     wav(flat / "loud" / "001.wav", 400)
     wav(flat / "stray.wav", 500)
-    with pytest.warns(UserWarning, match="speaker"):
+    with pytest.warns(UserWarning, match="speaker_regex"):
         res = load_corpus("generic", flat)
-    assert sorted(res.manifest["key"]) == ["flat/angry/001", "flat/happiness/001"]
+    assert sorted(res.manifest["key"]) == ["flat/angry/001", "flat/happiness/001", "flat/loud/001"]
+    assert sorted(res.manifest["label"]) == ["angry", "happiness", "loud"]
     assert set(res.manifest["speaker"]) == {"flat_flat"}
     k = kinds(res)
-    assert k["unknown_label"] == ["001.wav"] and k["unparseable"] == ["stray.wav"]
-    assert "warning" in k
+    assert k["unparseable"] == ["stray.wav"] and "warning" in k
 
     nested = tmp_path / "nested"
     wav(nested / "anna" / "sad" / "take1.wav", 600)
@@ -331,6 +338,110 @@ def test_generic_folders(tmp_path: Path):
     wav(rx / "fear" / "spk07_a.wav", 800)
     res = load_corpus("generic", rx, speaker_regex=r"spk(?P<speaker>\d+)_")
     assert res.manifest["speaker"].tolist() == ["rx_07"]
+
+
+def _three_folders(tmp_path: Path, n: int = 3) -> list[Path]:
+    """Files that share names across folders (as in many user corpora)."""
+    return [wav(tmp_path / "audio" / spk / "take1.wav", 200 + 50 * i)
+            for i, spk in enumerate(["spk_a", "spk_b", "spk_c"][:n])]
+
+
+def test_csv_absolute_paths_with_repeated_names_keep_every_row(tmp_path: Path):
+    files = _three_folders(tmp_path)
+    csv = tmp_path / "lists" / "valence study.csv"  # files are outside the CSV's folder
+    csv.parent.mkdir()
+    pd.DataFrame({"path": [str(f) for f in files], "label": ["positive", "negative", "positive"],
+                  "speaker": ["a", "b", "c"]}).to_csv(csv, index=False)
+    res = load_corpus("csv", csv)
+    m = res.manifest
+    assert sorted(m["key"]) == ["valence_study/spk_a/take1", "valence_study/spk_b/take1",
+                                "valence_study/spk_c/take1"]
+    assert set(m["corpus"]) == {"valence_study"} and not res.problems
+    assert sorted(m["label"]) == ["negative", "positive", "positive"]
+
+
+def test_csv_key_column_base_dir_and_duplicate_rows(tmp_path: Path):
+    files = _three_folders(tmp_path)
+    csv = tmp_path / "meta.csv"
+    pd.DataFrame({
+        "path": ["spk_a/take1.wav", "spk_b/take1.wav", "spk_c/take1.wav", str(files[0]), ""],
+        "label": [" happy ", "sad", "sad", "angry", "sad"],
+        "speaker": ["a", "b", "c", "a", "a"],
+        "utt": ["u1", "u2", "u2", "u4", "u5"],
+    }).to_csv(csv, index=False)
+    res = load_corpus("csv", csv, key_column="utt", base_dir=tmp_path / "audio")
+    m = res.manifest
+    assert sorted(m["key"]) == ["meta/u1", "meta/u2"]
+    assert row(res, "meta/u1").label == "happy"  # whitespace stripped
+    k = kinds(res)
+    # row 3 has a key already taken, row 4 names the file of row 1, row 5 has no path
+    assert sorted(k["duplicate_key"]) == ["take1.wav", "take1.wav"]
+    assert k["no_path"] == ["meta.csv:6"]
+    detail = next(p.detail for p in res.problems if "same file" in p.detail)
+    assert "line 5" in detail and "line 2" in detail and "conflict" in detail
+    rows_in = 5
+    assert len(m) + len(res.problems) == rows_in  # nothing left out without a Problem
+
+
+def test_relative_keys_never_collide(tmp_path: Path):
+    from serkit.corpora.generic import relative_keys
+
+    base = tmp_path / "c" / "sub"
+    paths = [base / "a" / "x.wav", tmp_path / "c" / "a" / "x.wav", base / "a" / "x.flac"]
+    keys = relative_keys(paths, base)
+    assert len(set(keys.values())) == 3
+    assert keys[paths[0]] == "sub/a/x.wav" and keys[paths[2]] == "sub/a/x.flac"
+    assert relative_keys(paths[:2], base) == {paths[0]: "sub/a/x", paths[1]: "a/x"}
+
+
+def test_own_labels_under_native_and_mapping_when_asked(tmp_path: Path):
+    root = tmp_path / "stress"
+    wav(root / "spk1" / "high" / "a.wav", 200)
+    wav(root / "spk2" / "Low stress" / "a.wav", 300)
+    wav(root / "spk2" / "Happy" / "b.wav", 350)
+    wav(root / "spk1" / "calm" / "c.wav", 400)
+    res = load_corpus("folder", root)
+    m = res.manifest
+    assert sorted(m["label"]) == ["Happy", "Low stress", "calm", "high"]
+    assert sorted(m["emotion"].dropna()) == ["calm", "happy"]
+    assert not res.excluded
+    four = load_corpus("folder", root, label_set="four", label_options={"calm": "neutral"})
+    assert sorted(four.manifest["label"]) == ["happy", "neutral"]
+    assert four.excluded == {"label set four: 'high' is not an emotion name": 1,
+                             "label set four: 'Low stress' is not an emotion name": 1}
+    text = _render(summarize(four))
+    assert "'Low stress' is not an emotion name" in text
+
+
+def _render(summary: dict) -> str:
+    console = Console(record=True, width=200)
+    console.print(render_summary(summary))
+    return console.export_text()
+
+
+def test_corpus_name_option_and_adapter_options(tmp_path: Path):
+    root = tmp_path / "My Folder"
+    wav(root / "s1" / "angry" / "a.wav", 200)
+    assert set(load_corpus("folder", root).manifest["corpus"]) == {"my_folder"}
+    with pytest.raises(ValueError, match="ravdess.*speaker_regex.*no options"):
+        load_corpus("ravdess", root, speaker_regex="x")
+    with pytest.raises(ValueError, match="cremad.*key_column.*demographics"):
+        load_corpus("cremad", root, key_column="id")
+    with pytest.raises(ValueError, match="CSV corpus only"):
+        load_corpus("folder", root, key_column="id")
+    with pytest.raises(ValueError, match="no '/'"):
+        load_corpus("folder", root, corpus="a/b")
+
+
+def test_zero_byte_file_is_reported_as_empty(tmp_path: Path):
+    wav(tmp_path / "Actor_01" / "03-01-05-01-01-01-01.wav", 200)
+    (tmp_path / "Actor_01" / "03-01-05-01-01-02-01.wav").write_bytes(b"")
+    junk(tmp_path / "Actor_01" / "03-01-05-01-02-01-01.wav")
+    res = load_corpus("ravdess", tmp_path)
+    probs = {Path(p.path).name: (p.kind, p.detail) for p in res.problems}
+    assert probs["03-01-05-01-01-02-01.wav"] == ("empty", "file is empty (0 bytes)")
+    kind, detail = probs["03-01-05-01-02-01-01.wav"]
+    assert kind == "unreadable" and "Format not recognised" in detail
 
 
 # ------------------------------------------------------------------------------ merge and registry

@@ -58,3 +58,48 @@ def test_emobox_partitions_are_checked_against_the_data(tmp_path):
         make_folds(m, "emobox", folds_csv=str(csv))
     folds, info = make_folds(m, "emobox", folds_csv=str(csv), speaker_dependent=True)
     assert not info.speaker_independent and len(folds) == 2
+
+
+def _csv_corpus_manifest():
+    """A CSV corpus: keys are relative paths, file stems repeat across speaker folders."""
+    rows = []
+    for s in range(4):
+        for i in range(3):
+            rows.append({"key": f"mine/spk{s}/take{i}", "path": f"/data/spk{s}/take{i}.wav",
+                         "speaker": f"mine_spk{s}", "label": ["angry", "sad", "happy"][i],
+                         "corpus": "mine"})
+    return pd.DataFrame(rows)
+
+
+def _partition(tmp_path, ids, test_speaker="spk0"):
+    rows = [("mine", 1, "test" if test_speaker in m else "train", i, "x") for m, i in ids]
+    csv = tmp_path / "parts.csv"
+    pd.DataFrame(rows, columns=["corpus", "fold", "split", "stem", "label"]).to_csv(csv, index=False)
+    return str(csv)
+
+
+def test_emobox_matches_csv_corpora_by_key_suffix_then_stem(tmp_path):
+    m = _csv_corpus_manifest()
+    by_key = [(k, k.split("/", 1)[1]) for k in m["key"]]  # "spk0/take1"
+    folds, info = make_folds(m, "emobox", folds_csv=_partition(tmp_path, by_key))
+    assert info.speaker_independent and sorted(folds[0].test) == [0, 1, 2]
+
+    # file stems are a fallback when they are unique in the corpus
+    u = m.assign(path=[f"/data/{k.split('/')[1]}/{k.split('/')[1]}_{k.split('/')[2]}.wav"
+                       for k in m["key"]])
+    by_stem = [(k, f"{k.split('/')[1]}_{k.split('/')[2]}") for k in u["key"]]  # "spk0_take1"
+    folds, _ = make_folds(u, "emobox", folds_csv=_partition(tmp_path, by_stem))
+    assert sorted(folds[0].test) == [0, 1, 2] and len(folds[0].train) == 9
+
+
+def test_emobox_mismatch_says_how_many_rows_matched(tmp_path):
+    m = _csv_corpus_manifest()
+    ambiguous = [(k, k.rsplit("/", 1)[1]) for k in m["key"]]  # "take1" names four files
+    with pytest.raises(ValueError) as err:
+        make_folds(m, "emobox", folds_csv=_partition(tmp_path, ambiguous))
+    msg = str(err.value)
+    assert "0 of 12 partition rows matched" in msg and "12 did not" in msg
+    assert "take0" in msg and "mine/spk0/take0" in msg  # examples from both sides
+    with pytest.raises(ValueError, match="no folds for corpus 'other'.*'mine'"):
+        make_folds(m.assign(corpus="other"), "emobox",
+                   folds_csv=_partition(tmp_path, ambiguous))

@@ -131,24 +131,49 @@ def data_scan(corpus: str = typer.Argument(..., help="ravdess, cremad, tess, sav
               as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
               label_set: str = typer.Option("native", "--label-set"),
               check_readable: bool = typer.Option(False, "--check-readable",
-                                                  help="decode every file (slower)")) -> None:
+                                                  help="decode every file (slower)"),
+              name: Optional[str] = typer.Option(
+                  None, "--name", help="csv / folder: the corpus's own name (manifest `corpus` "
+                                       "column, key prefix; default the CSV stem / folder name)"),
+              speaker_regex: Optional[str] = typer.Option(
+                  None, "--speaker-regex", help="csv / folder: regex finding the speaker in file "
+                                                "names (group `speaker` or group 1)"),
+              key_column: Optional[str] = typer.Option(
+                  None, "--key-column", help="csv: column with a unique id per file"),
+              base_dir: Optional[Path] = typer.Option(
+                  None, "--base-dir", help="csv: folder relative paths in the CSV start from"),
+              demographics: Optional[Path] = typer.Option(
+                  None, "--demographics", help="cremad: explicit VideoDemographics.csv"),
+              max_problems: int = typer.Option(20, "--max-problems",
+                                               help="problems listed in the table")) -> None:
     """Count utterances, speakers, labels, genders, duration and problems of a corpus."""
-    from serkit.corpora import CORPORA, load_corpus
+    from serkit.corpora import CORPORA, adapter_options, load_corpus
     from serkit.corpora.scan import render_summary, summarize
 
     if corpus not in CORPORA:
         _fail(f"unknown corpus {corpus!r}; choose one of {', '.join(sorted(CORPORA))}")
     if not root.exists():
         _fail(f"{root} does not exist")
+    flags = {"corpus": "--name", "speaker_regex": "--speaker-regex", "key_column": "--key-column",
+             "base_dir": "--base-dir", "demographics": "--demographics"}
+    options = {k: v for k, v in {"corpus": name, "speaker_regex": speaker_regex,
+                                 "key_column": key_column, "base_dir": base_dir,
+                                 "demographics": demographics}.items() if v is not None}
+    takes = adapter_options(corpus)
+    unknown = [flags[k] for k in options if k not in takes]
+    if unknown:
+        _fail(f"corpus {corpus!r} does not take {', '.join(unknown)} (it takes "
+              f"{', '.join(flags[k] for k in takes) or 'no options'})")
     try:
-        result = load_corpus(corpus, root, label_set=label_set, check_readable=check_readable)
+        result = load_corpus(corpus, root, label_set=label_set, check_readable=check_readable,
+                             **options)
     except ValueError as exc:
         _fail(str(exc))
     summary = summarize(result)
     if as_json:
         sys.stdout.write(json.dumps(summary, default=str) + "\n")
     else:
-        render_summary(summary, console)
+        console.print(render_summary(summary, max_problems=max_problems))
 
 
 @explain_app.command("gradcam")

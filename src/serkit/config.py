@@ -26,10 +26,49 @@ class _Strict(BaseModel):
 
 
 class CorpusSpec(_Strict):
-    """One corpus of the experiment."""
+    """One corpus of the experiment, with the options of its adapter (only those it takes)."""
 
     name: str = Field(description="adapter name: ravdess, cremad, tess, savee, emodb, iemocap, csv, folder")
-    root: str = Field(description="corpus folder (relative paths are resolved against data.data_dir)")
+    root: str = Field(description="corpus folder or CSV file (relative paths are resolved against "
+                                  "data.data_dir)")
+    corpus: str | None = Field(
+        None, description="csv / folder: the corpus's own name, recorded in the manifest `corpus` "
+                          "column and key prefix (default: the CSV file's stem or the folder's name)")
+    speaker_regex: str | None = Field(
+        None, description="csv / folder: regular expression finding the speaker in a file name "
+                          "(named group `speaker` or group 1; searched in the stem, then the path) "
+                          "when no speaker column / folder level gives one")
+    key_column: str | None = Field(
+        None, description="csv: column holding a unique id per file (default: `key` when present; "
+                          "else keys are paths relative to base_dir)")
+    base_dir: str | None = Field(
+        None, description="csv: folder that relative paths in the CSV are relative to (default: the "
+                          "CSV's folder; a relative base_dir is resolved against data.data_dir)")
+    demographics: str | None = Field(
+        None, description="cremad: explicit VideoDemographics.csv (default: found near the root; "
+                          "relative paths are resolved against data.data_dir)")
+
+    def adapter_options(self, data_dir: Path | None = None) -> dict[str, Any]:
+        """Keyword arguments for the corpus adapter: the options that are set, paths resolved
+        against ``data_dir``."""
+        opts: dict[str, Any] = {}
+        for opt in _ADAPTER_OPTIONS:
+            value = getattr(self, opt)
+            if value is None:
+                continue
+            if opt in _PATH_OPTIONS:
+                value = _resolve(value, data_dir)
+            opts[opt] = value
+        return opts
+
+
+_ADAPTER_OPTIONS = ("corpus", "speaker_regex", "key_column", "base_dir", "demographics")
+_PATH_OPTIONS = frozenset({"base_dir", "demographics"})
+
+
+def _resolve(path: str, base: Path | None) -> Path:
+    p = Path(os.path.expandvars(os.path.expanduser(path)))
+    return p if p.is_absolute() or base is None else base / p
 
 
 class DataConfig(_Strict):
@@ -43,13 +82,18 @@ class DataConfig(_Strict):
     excited: Literal["happy", "drop"] = "happy"
     max_per_label: int | None = Field(None, description="subsample (seeded) for quick runs")
 
+    def _base(self) -> Path:
+        return Path(os.path.expandvars(os.path.expanduser(self.data_dir)))
+
     def corpus_roots(self) -> list[tuple[str, Path]]:
-        base = Path(os.path.expandvars(os.path.expanduser(self.data_dir)))
-        out = []
-        for c in self.corpora:
-            root = Path(os.path.expandvars(os.path.expanduser(c.root)))
-            out.append((c.name, root if root.is_absolute() else base / root))
-        return out
+        """``(adapter name, root)`` per corpus, relative roots resolved against ``data_dir``."""
+        return [(c.name, _resolve(c.root, self._base())) for c in self.corpora]
+
+    def corpus_specs(self) -> list[tuple[str, Path, dict[str, Any]]]:
+        """``(adapter name, root, adapter options)`` per corpus, as
+        :func:`serkit.corpora.load_corpora` takes them (only the options that are set)."""
+        base = self._base()
+        return [(c.name, _resolve(c.root, base), c.adapter_options(base)) for c in self.corpora]
 
 
 class AudioConfig(_Strict):

@@ -8,6 +8,7 @@ to make an adapter). ``generic`` reads a user's own corpus (CSV or folder per la
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -15,9 +16,10 @@ from typing import Any, Callable, Mapping, Sequence
 from .base import AUDIO_EXTENSIONS, CorpusAdapter, Excluded, FileProblem, Unparseable
 from .cremad import CremadAdapter
 from .emodb import EmodbAdapter
-from .generic import SYNONYMS, GenericAdapter, canonical_emotion
+from .generic import SYNONYMS, GenericAdapter
 from .iemocap import IemocapAdapter
-from .manifest import LabelOptions, Problem, ScanResult, merge
+from .manifest import (EMOTION_SYNONYMS, LabelOptions, Problem, ScanResult, canonical_emotion,
+                       merge)
 from .ravdess import RavdessAdapter
 from .savee import SaveeAdapter
 from .tess import TessAdapter
@@ -48,13 +50,27 @@ def _options(label_options: LabelOptionsLike) -> LabelOptions | None:
     return LabelOptions(**dict(label_options))
 
 
-def get_adapter(name: str, **kwargs: Any) -> CorpusAdapter:
-    """Make the adapter registered under ``name`` (keyword arguments go to its constructor)."""
+def adapter_options(name: str) -> list[str]:
+    """The options (constructor keyword arguments) the adapter ``name`` takes."""
     try:
         factory = CORPORA[name.lower()]
     except KeyError:
         raise ValueError(f"unknown corpus {name!r}; choose one of {sorted(CORPORA)}") from None
-    return factory(**kwargs)
+    params = inspect.signature(factory).parameters.values()
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def get_adapter(name: str, **kwargs: Any) -> CorpusAdapter:
+    """Make the adapter registered under ``name`` (keyword arguments go to its constructor).
+
+    Raises ``ValueError`` naming the corpus and the options it takes when given others.
+    """
+    takes = adapter_options(name)
+    unknown = sorted(set(kwargs) - set(takes))
+    if unknown:
+        raise ValueError(f"corpus {name!r} does not take the option(s) {', '.join(unknown)}; "
+                         f"it takes {', '.join(takes) if takes else 'no options'}")
+    return CORPORA[name.lower()](**kwargs)
 
 
 def load_corpus(name: str, root: str | Path, *, label_set: str = "native",
@@ -79,14 +95,17 @@ def load_corpus(name: str, root: str | Path, *, label_set: str = "native",
         Report files with identical audio as ``Problem(kind="duplicate")``; ``True`` means
         ``"both"`` (bytes or decoded samples), see :func:`serkit.corpora.scan.find_duplicates`.
     **adapter_kwargs
-        Passed to the adapter (``generic``: ``corpus``, ``speaker_regex``; ``cremad``:
-        ``demographics``).
+        Passed to the adapter (``csv`` / ``folder`` / ``generic``: ``corpus``, ``speaker_regex``,
+        ``key_column``, ``base_dir``; ``cremad``: ``demographics``); see :func:`adapter_options`.
 
     Returns
     -------
     ScanResult
     """
-    adapter = get_adapter(name, **adapter_kwargs)
+    try:
+        adapter = get_adapter(name, **adapter_kwargs)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (corpus at {root})") from None
     return adapter.scan(root, label_set=label_set, label_options=_options(label_options),
                         check_readable=check_readable, check_duplicates=check_duplicates)
 
@@ -110,16 +129,18 @@ def load_corpora(specs: Sequence[tuple[str, str | Path]], *, label_set: str = "n
                                    check_duplicates=check_duplicates, **kwargs))
     excluded: dict[str, int] = {}
     for r in results:
-        corpus = r.manifest["corpus"].iloc[0] if len(r.manifest) else "?"
+        corpus = r.corpus or (r.manifest["corpus"].iloc[0] if len(r.manifest) else "?")
         for reason, n in r.excluded.items():
             excluded[f"{corpus}: {reason}"] = excluded.get(f"{corpus}: {reason}", 0) + n
     return ScanResult(merge(r.manifest for r in results),
-                      [p for r in results for p in r.problems], excluded)
+                      [p for r in results for p in r.problems], excluded,
+                      corpus="+".join(r.corpus for r in results if r.corpus))
 
 
 __all__ = [
-    "AUDIO_EXTENSIONS", "CORPORA", "CorpusAdapter", "CremadAdapter", "EmodbAdapter", "Excluded",
+    "AUDIO_EXTENSIONS", "CORPORA", "CorpusAdapter", "CremadAdapter", "EMOTION_SYNONYMS",
+    "EmodbAdapter", "Excluded",
     "FileProblem", "GenericAdapter", "IemocapAdapter", "LabelOptions", "Problem",
     "RavdessAdapter", "SYNONYMS", "SaveeAdapter", "ScanResult", "TessAdapter", "Unparseable",
-    "canonical_emotion", "get_adapter", "load_corpora", "load_corpus",
+    "adapter_options", "canonical_emotion", "get_adapter", "load_corpora", "load_corpus",
 ]

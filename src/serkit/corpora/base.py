@@ -6,6 +6,7 @@ problems, duplicate detection and label sets are done here once for all corpora.
 """
 from __future__ import annotations
 
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -16,7 +17,7 @@ import pandas as pd
 import soundfile as sf
 from tqdm.auto import tqdm
 
-from .manifest import LabelOptions, Problem, ScanResult, apply_label_set, validate
+from .manifest import LabelOptions, Problem, ScanResult, assign_labels, validate
 
 #: file name endings treated as audio (compared case-insensitively)
 AUDIO_EXTENSIONS: frozenset[str] = frozenset(
@@ -127,6 +128,10 @@ class CorpusAdapter:
     name: str = ""
     #: one-line description of the ``native`` column
     native_doc: str = ""
+    #: ``True`` for a user's own corpus whose labels are free strings: the ``native`` label set
+    #: keeps them as written (``emotion`` is empty for a label that is not an emotion name);
+    #: ``False`` for the built-in corpora, whose labels are canonical emotions
+    free_labels: bool = False
 
     # ---- hooks ---------------------------------------------------------------------------------
     def prepare(self, root: Path) -> list[Problem]:
@@ -141,7 +146,7 @@ class CorpusAdapter:
         """Map one file to manifest fields.
 
         Must return at least ``speaker`` (without corpus prefix), ``gender``, ``emotion``
-        (canonical) and ``native``; may return ``stem`` (key suffix, default the file stem) and any
+        (canonical; ``None`` only when :attr:`free_labels`) and ``native``; may return ``stem`` (key suffix, default the file stem) and any
         metadata columns. Raise :class:`Unparseable` (or another :class:`FileProblem`) or
         :class:`Excluded`.
         """
@@ -212,17 +217,20 @@ class CorpusAdapter:
             mode = "both" if check_duplicates is True else str(check_duplicates)
             problems.extend(duplicate_problems(
                 list(signatures), mode=mode, signatures=signatures,
-                emotions={r["path"]: r["emotion"] for r in rows}))
-        manifest = _frame(rows)
-        manifest, dropped = _label(manifest, label_set, label_options)
+                emotions={r["path"]: r["emotion"] or r["native"] for r in rows}))
+        manifest, dropped = assign_labels(_frame(rows), label_set, label_options,
+                                          free_labels=self.free_labels)
         excluded.update(dropped)
-        return ScanResult(validate(manifest), problems, dict(excluded))
+        return ScanResult(validate(manifest), problems, dict(excluded), corpus=self.name)
 
     def _add_durations(self, rows: list[dict], problems: list[Problem], check_readable: bool,
                        signatures: dict[Path, tuple]) -> list[dict]:
         kept = []
         desc = f"{self.name}: {'decoding' if check_readable else 'reading headers'}"
         for row in _progress(rows, len(rows), desc):
+            if _is_empty_file(row["path"]):
+                problems.append(Problem(row["path"], "empty", "file is empty (0 bytes)"))
+                continue
             try:
                 info = read_info(Path(row["path"]), check_readable)
             except Exception as err:  # soundfile raises LibsndfileError, RuntimeError, ...
@@ -237,6 +245,13 @@ class CorpusAdapter:
         return kept
 
 
+def _is_empty_file(path: str) -> bool:
+    try:
+        return os.path.getsize(path) == 0
+    except OSError:  # gone or unreadable: soundfile's own message says which
+        return False
+
+
 _BASE_COLUMNS = ("key", "path", "corpus", "speaker", "gender", "emotion", "native", "label",
                  "duration")
 
@@ -248,13 +263,3 @@ def _frame(rows: list[dict]) -> pd.DataFrame:
             df[col] = pd.Series(dtype=float if col == "duration" else object)
     extra = [c for c in df.columns if c not in _BASE_COLUMNS]
     return df[list(_BASE_COLUMNS) + extra]
-
-
-def _label(manifest: pd.DataFrame, label_set: str,
-           options: LabelOptions | None) -> tuple[pd.DataFrame, Counter]:
-    before = Counter(manifest["emotion"])
-    out = apply_label_set(manifest, label_set, options)
-    after = Counter(out["emotion"])
-    dropped = Counter({f"label set {label_set} drops {e}": n - after.get(e, 0)
-                       for e, n in before.items() if n - after.get(e, 0)})
-    return out, dropped

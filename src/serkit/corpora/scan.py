@@ -156,7 +156,7 @@ def summarize(result: ScanResult, corpus: str | None = None) -> dict[str, Any]:
     names = sorted(m["corpus"].unique()) if len(m) else []
     spk = m.drop_duplicates("speaker")
     return {
-        "corpus": corpus or "+".join(names),
+        "corpus": corpus or "+".join(names) or result.corpus,
         "utterances": int(len(m)),
         "speakers": int(m["speaker"].nunique()),
         "labels": _counts(m["label"]),
@@ -189,8 +189,6 @@ def render_summary(summary: dict[str, Any], max_problems: int = 20):
                         ("genders (speakers)", _fmt(summary["speaker_genders"])),
                         ("genders (utterances)", _fmt(summary["genders"]))]:
         head.add_row(what, str(value))
-    for reason, n in summary["excluded"].items():
-        head.add_row(f"excluded: {reason}", str(n))
     labels = Table(title="labels")
     labels.add_column("label")
     labels.add_column("utterances", justify="right")
@@ -199,6 +197,13 @@ def render_summary(summary: dict[str, Any], max_problems: int = 20):
     for lab, n in summary["labels"].items():
         labels.add_row(lab, str(n), f"{100 * n / total:.1f}%")
     parts: list = [head, labels]
+    if summary["excluded"]:
+        excl = Table(title=f"left out on purpose ({sum(summary['excluded'].values())} utterances)")
+        excl.add_column("reason", overflow="fold")
+        excl.add_column("utterances", justify="right")
+        for reason, n in summary["excluded"].items():
+            excl.add_row(reason, str(n))
+        parts.append(excl)
     if summary["problems"]:
         probs = Table(title=f"problems ({len(summary['problems'])}: "
                             f"{_fmt(summary['problem_kinds'])})")

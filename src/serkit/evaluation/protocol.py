@@ -75,7 +75,7 @@ def load_manifest(cfg: RunConfig) -> tuple[pd.DataFrame, list[dict], dict[str, i
     """The run's manifest (label set applied, optional seeded subsample), the adapters' problems
     and the rows left out on purpose (reason -> count)."""
     opts = LabelOptions(calm=cfg.data.calm, boredom=cfg.data.boredom, excited=cfg.data.excited)
-    result = load_corpora(cfg.data.corpus_roots(), label_set=cfg.data.label_set, label_options=opts)
+    result = load_corpora(cfg.data.corpus_specs(), label_set=cfg.data.label_set, label_options=opts)
     manifest, excluded = result.manifest, dict(result.excluded)
     if cfg.data.max_per_label:
         before = len(manifest)
@@ -83,7 +83,11 @@ def load_manifest(cfg: RunConfig) -> tuple[pd.DataFrame, list[dict], dict[str, i
                     .head(cfg.data.max_per_label).sort_index().reset_index(drop=True))
         excluded[f"subsampled to data.max_per_label={cfg.data.max_per_label}"] = before - len(manifest)
     if manifest.empty:
-        raise ValueError("the manifest is empty: no usable utterances were found")
+        why = [f"{n} left out: {reason}" for reason, n in excluded.items()]
+        kinds = pd.Series([p.kind for p in result.problems], dtype=object).value_counts()
+        why += [f"{n} {kind}" for kind, n in kinds.items()]
+        raise ValueError("the manifest is empty: no usable utterances were found"
+                         + (f" ({'; '.join(why[:8])}; see `serkit data scan`)" if why else ""))
     return manifest, [p.as_dict() for p in result.problems], excluded
 
 

@@ -101,29 +101,65 @@ def speaker_holdout(manifest: pd.DataFrame, *, n_folds: int = 10, seed: int = 42
 
 @register("emobox", None, "EmoBox benchmark partitions ({n} {folds})")
 def emobox(manifest: pd.DataFrame, *, folds_csv: str, corpus: str | None = None, **_) -> list[Fold]:
-    """Folds of ``emobox_folds.csv`` (corpus, fold, split, stem, label) matched by file stem."""
+    """Folds of an EmoBox-style partition file (columns ``corpus, fold, split, stem, label``).
+
+    ``split`` is ``train`` or ``test`` (also ``valid`` / ``dev``, which become the fold's
+    validation set); ``label`` is not used (labels come from the manifest). A row is matched to a
+    manifest row by the key after ``"<corpus>/"`` (``03-01-05-01-02-01-18`` for RAVDESS,
+    ``spk1/take3`` for a CSV corpus keyed by relative paths), else by the audio file's stem when
+    that stem is unique in the corpus. More than 1 % unmatched rows in a fold is an error that
+    says how many matched and shows examples from both sides.
+    """
     path = Path(folds_csv)
     if not path.is_file():
         raise FileNotFoundError(f"EmoBox folds file not found: {path}")
-    table = pd.read_csv(path, dtype=str)
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    in_file = sorted(table["corpus"].unique()) if "corpus" in table.columns else []
+    missing_cols = {"corpus", "fold", "split", "stem"} - set(table.columns)
+    if missing_cols:
+        raise ValueError(f"{path}: partition file lacks columns {sorted(missing_cols)} (needs "
+                         "corpus, fold, split, stem[, label])")
     corpora = sorted(manifest["corpus"].unique())
     corpus = corpus or (corpora[0] if len(corpora) == 1 else None)
     if corpus is None:
         raise ValueError(f"emobox protocol needs one corpus; the manifest has {corpora}")
     table = table[table["corpus"] == corpus]
     if table.empty:
-        raise ValueError(f"{path} has no folds for corpus {corpus!r}")
-    stems = manifest["key"].str.split("/", n=1).str[1].to_numpy()
-    index = {s: i for i, s in enumerate(stems)}
+        raise ValueError(f"{path} has no folds for corpus {corpus!r} (it has {in_file}); its "
+                         "`corpus` column must hold the manifest's corpus name")
+    split = table["split"].str.strip().str.lower().replace({"dev": "valid", "validation": "valid"})
+    unknown = sorted(set(split) - {"train", "test", "valid"})
+    if unknown:
+        raise ValueError(f"{path}: split values {unknown} for {corpus!r}; use train, test or valid")
+    keys = manifest["key"].astype(str).to_numpy()
+    prefix = f"{corpus}/"
+    in_corpus = (manifest["corpus"] == corpus).to_numpy()
+    by_key = {k[len(prefix):]: i for i, k in enumerate(keys) if in_corpus[i] and k.startswith(prefix)}
+    paths = manifest["path"] if "path" in manifest.columns else pd.Series([""] * len(manifest))
+    stems = pd.Series([Path(str(p)).stem for p in paths])[in_corpus]
+    unique_stems = stems[~stems.duplicated(keep=False)]
+    by_stem = dict(zip(unique_stems, unique_stems.index))
+    ids = table["stem"].str.strip()
+    row = [by_key.get(s, by_stem.get(s)) for s in ids]
+    table = table.assign(_split=split, _row=row)
     folds = []
     for fold, part in table.groupby("fold", sort=True):
-        missing = sorted(set(part["stem"]) - set(index))
-        if len(missing) > 0.01 * len(part):
-            raise ValueError(f"EmoBox fold {fold} of {corpus}: {len(missing)} files are missing "
-                             f"from the manifest (e.g. {missing[:3]}); is the corpus complete?")
-        tr = np.array(sorted(index[s] for s in part.loc[part["split"] == "train", "stem"] if s in index))
-        te = np.array(sorted(index[s] for s in part.loc[part["split"] == "test", "stem"] if s in index))
-        folds.append(Fold(f"fold{fold}", tr, te))
+        unmatched = part.loc[part["_row"].isna(), "stem"].tolist()
+        if len(unmatched) > 0.01 * len(part):
+            n_key = sum(s in by_key for s in part["stem"])
+            used = set(part["_row"].dropna().astype(int))
+            spare = [keys[i] for i in sorted(by_key.values()) if i not in used][:3]
+            raise ValueError(
+                f"EmoBox fold {fold} of {corpus}: {len(part) - len(unmatched)} of {len(part)} "
+                f"partition rows matched the manifest ({n_key} by key, "
+                f"{len(part) - len(unmatched) - n_key} by file stem), {len(unmatched)} did not, "
+                f"e.g. stems {unmatched[:3]}; manifest keys not in this fold look like {spare} "
+                f"(rows are matched by the key after {prefix!r}, then by the file stem)")
+        idx = {name: np.array(sorted(int(r) for r in part.loc[part["_split"] == name, "_row"]
+                                     .dropna()), dtype=int)
+               for name in ("train", "test", "valid")}
+        folds.append(Fold(f"fold{fold}", idx["train"], idx["test"],
+                          idx["valid"] if len(idx["valid"]) else None))
     return folds
 
 

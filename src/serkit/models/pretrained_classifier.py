@@ -19,7 +19,6 @@ test speakers were seen in pre-training whatever the split; serkit labels such r
 from __future__ import annotations
 
 import copy
-import re
 
 import numpy as np
 import torch
@@ -27,35 +26,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from torch import nn
 
 from serkit.config import SAMPLE_RATE
+from serkit.corpora.manifest import EMOTION_SPELLINGS, canonical_emotion
 from serkit.models.nn.finetune_net import as_waveforms
 
 __all__ = ["PretrainedSERClassifier", "canonical_emotion", "map_checkpoint_labels", "pretrained_classifier"]
 
+#: re-exported from :mod:`serkit.corpora.manifest`, which holds serkit's one emotion vocabulary:
 #: canonical emotion -> names / abbreviations used by checkpoints and corpora
-SYNONYMS: dict[str, tuple[str, ...]] = {
-    "angry": ("angry", "anger", "ang", "mad", "annoyed"),
-    "calm": ("calm", "cal"),
-    "disgust": ("disgust", "disgusted", "dis", "disgusting"),
-    "fear": ("fear", "fearful", "fea", "afraid", "scared", "fearfull"),
-    "happy": ("happy", "happiness", "hap", "joy", "joyful", "glad"),
-    "neutral": ("neutral", "neu", "neutrality"),
-    "sad": ("sad", "sadness", "sa"),
-    "surprise": ("surprise", "surprised", "sur", "su", "surprize", "ps", "pleasant_surprise",
-                 "pleasant surprise"),
-    "boredom": ("boredom", "bored", "boring"),
-    "excited": ("excited", "exc", "excitement"),
-    "frustrated": ("frustrated", "fru", "frustration"),
-}
-_LOOKUP = {s: c for c, names in SYNONYMS.items() for s in names}
-
-
-def canonical_emotion(name: str) -> str | None:
-    """Canonical emotion for a label name (case / punctuation insensitive), or None."""
-    s = re.sub(r"[^a-z_ ]", "", str(name).strip().lower()).strip()
-    if s in _LOOKUP:
-        return _LOOKUP[s]
-    s2 = s.replace(" ", "_")
-    return _LOOKUP.get(s2)
+SYNONYMS = EMOTION_SPELLINGS
 
 
 def map_checkpoint_labels(id2label: dict, classes) -> dict[str, int | None]:

@@ -13,51 +13,15 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable
 
-__all__ = ["EMOTION_COLORS", "FALLBACK_PALETTE", "canonical_emotion", "color_for", "colors_for"]
+from serkit.corpora.manifest import EMOTION_COLORS, EMOTION_SYNONYMS, canonical_emotion
 
-#: Fixed colours of the canonical emotions (``corpora.manifest`` vocabulary).
-EMOTION_COLORS: dict[str, str] = {
-    "angry": "#d62728",  # red
-    "calm": "#17becf",  # cyan
-    "disgust": "#6b8e23",  # olive green
-    "fear": "#9467bd",  # purple
-    "happy": "#e6a700",  # amber
-    "neutral": "#7f7f7f",  # grey
-    "sad": "#1f77b4",  # blue
-    "surprise": "#ff7f0e",  # orange
-    "boredom": "#8c564b",  # brown
-    "excited": "#e377c2",  # pink
-    "frustrated": "#7b1e3a",  # wine
-    "other": "#b5b5b5",  # light grey
-}
+__all__ = ["ALIASES", "EMOTION_COLORS", "FALLBACK_PALETTE", "canonical_emotion", "color_for",
+           "colors_for"]
 
-#: Common spellings found in corpora and label sets, mapped to the canonical name.
-ALIASES: dict[str, str] = {
-    "anger": "angry",
-    "ang": "angry",
-    "ans": "angry",
-    "calmness": "calm",
-    "disgusted": "disgust",
-    "dis": "disgust",
-    "fearful": "fear",
-    "fea": "fear",
-    "happiness": "happy",
-    "hap": "happy",
-    "joy": "happy",
-    "neu": "neutral",
-    "sadness": "sad",
-    "surprised": "surprise",
-    "sur": "surprise",
-    "pleasant_surprise": "surprise",
-    "ps": "surprise",
-    "bored": "boredom",
-    "excitement": "excited",
-    "exc": "excited",
-    "frustration": "frustrated",
-    "fru": "frustrated",
-    "oth": "other",
-    "xxx": "other",
-}
+#: Fixed colours of the canonical emotions and the one synonym map: both live in
+#: :mod:`serkit.corpora.manifest` (re-exported here; pages and subtitles use them without
+#: importing reporting).
+ALIASES = EMOTION_SYNONYMS
 
 #: Colours for labels outside the canonical vocabulary, chosen away from the canonical
 #: ones (no greys, reds, oranges or browns that could read as neutral / angry / surprise).
@@ -77,20 +41,15 @@ FALLBACK_PALETTE: tuple[str, ...] = (
 )
 
 
-def canonical_emotion(label: str) -> str | None:
-    """Return the canonical emotion a label stands for, or ``None``.
-
-    ``"happy+excited"`` style merged labels map to their first part.
-    """
-    name = str(label).strip().lower().replace("-", "_").replace(" ", "_")
-    if name in EMOTION_COLORS:
-        return name
-    if name in ALIASES:
-        return ALIASES[name]
-    for sep in ("+", "/", "|"):
-        if sep in name:
-            return canonical_emotion(name.split(sep)[0])
-    return None
+def _colour_emotion(label: str) -> str | None:
+    """Canonical emotion that gives a label its colour; a merged label (``"happy+excited"``)
+    takes the colour of its first part."""
+    canon = canonical_emotion(label)
+    if canon is None:
+        for sep in ("+", "/", "|"):
+            if sep in str(label):
+                return _colour_emotion(str(label).split(sep)[0])
+    return canon
 
 
 def _fallback_index(label: str) -> int:
@@ -99,7 +58,7 @@ def _fallback_index(label: str) -> int:
 
 def color_for(label: str) -> str:
     """Colour of one label: fixed for canonical emotions, hashed otherwise."""
-    canon = canonical_emotion(label)
+    canon = _colour_emotion(label)
     if canon is not None:
         return EMOTION_COLORS[canon]
     return FALLBACK_PALETTE[_fallback_index(label)]
@@ -112,7 +71,7 @@ def colors_for(labels: Iterable[str]) -> dict[str, str]:
     used: set[str] = set()
     # canonical emotions first: their colours are fixed
     for lab in labels:
-        canon = canonical_emotion(lab)
+        canon = _colour_emotion(lab)
         if canon is not None and EMOTION_COLORS[canon] not in used:
             out[lab] = EMOTION_COLORS[canon]
             used.add(out[lab])
