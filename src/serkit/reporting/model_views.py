@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from . import html as H
-from . import plots
+from . import plots, plots_model
 from .analysis import embedding_maps
 from .artifacts import read_attention, read_embeddings, read_gradcam, read_history
 from .context import ReportContext
@@ -60,7 +60,7 @@ def embedding_sections(ctx: ReportContext) -> tuple[str, str]:
         xy, ev = maps["pca"]
         out.append(
             ctx.fig(
-                plots.embedding_scatter(xy, true[idx], pred[idx], classes, "PCA",
+                plots_model.embedding_scatter(xy, true[idx], pred[idx], classes, "PCA",
                                         (f"PC 1 ({ev[0]:.1f} % variance)", f"PC 2 ({ev[1]:.1f} % variance)")),
                 "PCA of embeddings coloured by true and predicted label",
                 "PCA of the embeddings; left coloured by true label, right by predicted label (black rings: misclassified).",
@@ -73,7 +73,7 @@ def embedding_sections(ctx: ReportContext) -> tuple[str, str]:
         xy, perplexity = maps["tsne"]
         out.append(
             ctx.fig(
-                plots.embedding_scatter(xy, true[idx], pred[idx], classes, "t-SNE", ("t-SNE 1", "t-SNE 2")),
+                plots_model.embedding_scatter(xy, true[idx], pred[idx], classes, "t-SNE", ("t-SNE 1", "t-SNE 2")),
                 "t-SNE of embeddings coloured by true and predicted label",
                 f"t-SNE (perplexity {perplexity:.0f}) of the embeddings; left coloured by true label, right by predicted label.",
                 [ctx.csv("tsne.csv", base.assign(x=xy[:, 0], y=xy[:, 1]))],
@@ -100,7 +100,7 @@ def _activations(ctx: ReportContext, fold: str, emb: np.ndarray, true: np.ndarra
             dims, sub = np.arange(d), ""
         act.append(
             ctx.fig(
-                plots.activation_heatmap(mean_abs[:, dims], labs, dims.tolist(), sub),
+                plots_model.activation_heatmap(mean_abs[:, dims], labs, dims.tolist(), sub),
                 "heat-map of mean absolute activation per class and dimension",
                 f"Mean |activation| of each embedding dimension per true class, {fold_name(fold)}.",
                 links,
@@ -110,7 +110,7 @@ def _activations(ctx: ReportContext, fold: str, emb: np.ndarray, true: np.ndarra
     flat = var.size > 1 and var.max() > 0 and (var.max() - var.min()) / var.max() < 0.01
     act.append(
         ctx.fig(
-            plots.feature_variance(var),
+            plots_model.feature_variance(var),
             "variance of each embedding dimension",
             f"Variance of each embedding dimension over the test utterances of {fold_name(fold)}."
             + (" All dimensions have the same variance: these embeddings look standardised." if flat else ""),
@@ -149,7 +149,7 @@ def attention_section(ctx: ReportContext) -> str:
         for it in items
     ]
     return notes + ctx.fig(
-        plots.attention_weights(items),
+        plots_model.attention_weights(items),
         "attention pooling weights over time for example utterances",
         "Attention-pooling weights α over frames for one example utterance per class; dotted line: uniform weight.",
         [ctx.csv("attention.csv", pd.concat(rows, ignore_index=True))],
@@ -165,7 +165,7 @@ def gradcam_section(ctx: ReportContext) -> str:
     if items:
         out.append(
             ctx.fig(
-                plots.gradcam_gallery(items),
+                plots_model.gradcam_gallery(items),
                 "Grad-CAM maps over input spectrograms",
                 "Grad-CAM maps (colour, red = most relevant) over the input features (grey); red titles are misclassified.",
                 links,
