@@ -95,8 +95,8 @@ class Embeddings:
 def read_embeddings(run: Run) -> tuple[Embeddings | None, list[str]]:
     """The first fold's ``embeddings.npz`` that has rows, and notes on files not used.
 
-    Keys and labels stored as pickled object arrays (run directories written before they were
-    stored as text) are not unpickled: they are taken from that fold's rows of
+    Keys and labels stored as pickled object arrays (as evaluation/protocol.py has written
+    embeddings.npz so far) are not unpickled: they are taken from that fold's rows of
     predictions.csv, which ``serkit run`` writes in the same order, when the counts (and any
     readable predicted labels) agree.
     """
