@@ -1,10 +1,11 @@
 """Synthetic run directories in the format of docs/ARCHITECTURE.md ("Run directory").
 
 ``make_run(tmp_path / "run")`` writes config.yaml, manifest.csv, predictions.csv
-(with prob_<class> columns), metrics.json and, per fold, history.csv,
-embeddings.npz, attention.npz and gradcam/*.npz (+ one png). Options switch each
-piece off, make the classifier perfect, or change the metadata that decides
-comparability (corpora, label set, protocol).
+(with prob_<class> columns), metrics.json (schema v2 by default, ``schema_version=None``
+for the v1 layout) and, per fold, history.csv, embeddings.npz, attention.npz (through
+serkit's own writer) and gradcam/*.npz (+ one png). Options switch each piece off, make
+the classifier perfect, change the metadata that decides comparability (corpora, label
+set, protocol, transductive), or add skipped inputs, missing classes, label warnings.
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ import yaml
 
 CLASSES8 = ["angry", "calm", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
 CLASSES4 = ["angry", "happy", "neutral", "sad"]
+
+
+class _AttentionModel:
+    """Stands in for a fitted model with attention pooling: ``attention(X)`` returns X."""
+
+    def attention(self, X):
+        return X
 
 
 def _scores(true: np.ndarray, pred: np.ndarray, classes: list[str]) -> dict[str, float]:
@@ -54,16 +62,24 @@ def make_run(
     accuracy: float = 0.7,
     perfect: bool = False,
     corpora: list[str] | None = None,
+    adapters: list[str] | None = None,
     label_set: str = "native",
     speaker_independent: bool = True,
     protocol_kind: str | None = None,
+    transductive: bool = False,
+    schema_version: int | None = 2,
     model: str = "cnn4",
     features: str = "logmel",
     published: dict | None = None,
     ua: float | None = None,
+    skipped: list[dict] | None = None,
+    drop_test_classes: dict[int, list[str]] | None = None,
+    speaker_label_warnings: list[dict] | None = None,
+    timing: bool = True,
     history: bool = True,
     embeddings: bool = True,
     attention: bool = True,
+    attention_format: str = "flat",
     gradcam: bool = True,
     minimal: bool = False,
     emb_dim: int = 16,
@@ -72,11 +88,21 @@ def make_run(
     """Write a synthetic run directory and return its path.
 
     ``minimal=True`` writes only predictions.csv and metrics.json. ``ua`` overrides
-    the UA recorded in metrics.json (to test sorting in comparisons).
+    the UA recorded in metrics.json (to test sorting in comparisons). ``corpora`` are the
+    corpus names (manifest ``corpus`` column, v2 ``corpora``); ``adapters`` the adapter
+    names that v1 recorded in ``corpora`` (default: the corpus names).
+    ``schema_version``: 2 (default), None for the v1 layout (no schema_version), any other
+    number is written as is on top of the v2 layout. ``skipped``: v2 rows ``{path, key,
+    stage, kind, reason}`` (v1: ``skipped_files`` ``{path, error}``). ``drop_test_classes``
+    ``{fold: [class, ...]}`` removes those classes' utterances of that fold's test
+    speakers. ``attention_format="object"`` writes the old pickled object-array layout.
     """
     rng = np.random.default_rng(seed)
     classes = list(classes or CLASSES8)
     corpora = list(corpora or ["ravdess"])
+    adapters = list(adapters or corpora)
+    skipped = list(skipped or [])
+    v1 = schema_version is None
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     C = len(classes)
@@ -105,6 +131,8 @@ def make_run(
     man = pd.DataFrame(rows)
     if not speaker_independent:  # random split: folds drawn over utterances, speakers shared
         man["_fold"] = rng.permutation(np.arange(len(man)) % n_folds)
+    for f, drop in (drop_test_classes or {}).items():
+        man = man[~((man["_fold"] == f) & man["label"].isin(drop))].reset_index(drop=True)
 
     # ---- predictions
     pred_rows = []
@@ -125,38 +153,71 @@ def make_run(
     fold_scores = []
     for f in range(n_folds):
         sub = pred[pred["fold"] == f]
-        fold_scores.append({"fold": f, "n": len(sub), **_scores(sub["true"].to_numpy(), sub["pred"].to_numpy(), classes)})
+        entry = {"fold": f, "n": len(sub), "n_test": len(sub), **_scores(sub["true"].to_numpy(), sub["pred"].to_numpy(), classes)}
+        if not v1:
+            train = set(man.loc[man["_fold"] != f, "label"])
+            entry["missing_classes"] = [c for c in classes if c not in set(sub["true"])]
+            entry["missing_train_classes"] = [c for c in classes if c not in train]
+        fold_scores.append(entry)
 
     def agg(m: str) -> dict:
         vals = np.array([s[m] for s in fold_scores])
         return {"mean": float(vals.mean()), "std": float(vals.std())}
 
     kind = protocol_kind or ("speaker_kfold" if speaker_independent else "random_split")
+    protocol = {
+        "kind": kind,
+        "speaker_independent": speaker_independent,
+        "description": f"{n_folds}-fold, " + ("test speakers held out" if speaker_independent else "random utterance split"),
+        "n_folds": n_folds,
+    }
     metrics = {
         "name": name,
+        "description": "",
+        "serkit_version": "0.1.0",
         "model": model,
         "features": features,
-        "corpora": corpora,
+        "corpora": adapters if v1 else corpora,
         "label_set": label_set,
         "seed": seed,
         "classes": classes,
+        "n_utterances": int(len(man)),
+        "n_speakers": int(man["speaker"].nunique()),
         "ua": agg("ua"),
         "wa": agg("wa"),
         "macro_f1": agg("macro_f1"),
         "folds": fold_scores,
-        "protocol": {
-            "kind": kind,
-            "speaker_independent": speaker_independent,
-            "description": f"{n_folds}-fold, "
-            + ("test speakers held out" if speaker_independent else "random utterance split"),
-        },
+        "protocol": protocol,
         "published": published,
         "wall_time_s": 754.2,
-        "serkit_version": "0.1.0",
         "per_class": _per_class(pred, classes),
         "confusion": [[int(((pred.true == t) & (pred.pred == p)).sum()) for p in classes] for t in classes],
-        "roc_auc": {},
     }
+    if v1:
+        metrics["skipped_files"] = [{"path": e["path"], "error": e.get("reason", "")} for e in skipped]
+        metrics["corpus_problems"] = []
+    else:
+        metrics["schema_version"] = schema_version
+        protocol["transductive"] = transductive
+        protocol["transductive_note"] = (
+            "transductive: uses the test speakers' unlabelled utterances (per-speaker feature normalisation)"
+            if transductive
+            else None
+        )
+        metrics["accounting"] = {"rows_scanned": len(man) + len(skipped), "rows_used": len(man), "skipped": skipped}
+        lacking = [f"{f['fold']} ({', '.join(f['missing_classes'])})" for f in fold_scores if f["missing_classes"]]
+        metrics["missing_classes_note"] = (
+            f"Fold(s) {'; '.join(lacking)} lack test utterances of some classes; UA of such a fold is the mean "
+            "recall over the classes present." if lacking else None
+        )
+        if transductive and speaker_label_warnings:
+            metrics["speaker_label_warnings"] = speaker_label_warnings
+        if timing:
+            metrics["timing"] = {"scan_s": 1.2, "features_s": 95.0, "folds_s": 650.3, "total_s": 754.2}
+            metrics["extraction"] = [
+                {"stream": features, "files": int(len(man)), "audio_s": float(man["duration"].sum()),
+                 "wall_s": 95.0, "x_realtime": float(man["duration"].sum()) / 95.0, "cached": 0}
+            ]
     if ua is not None:
         metrics["ua"] = {"mean": ua, "std": 0.01}
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
@@ -164,13 +225,14 @@ def make_run(
         return run_dir
     man.drop(columns="_fold").to_csv(run_dir / "manifest.csv", index=False)
 
-    config = {
+    config = {  # the layout of serkit.config.RunConfig dumps (the fields reporting reads)
         "name": name,
         "seed": seed,
-        "data": {"corpora": corpora, "label_set": label_set},
-        "features": {"kind": features},
-        "model": {"name": model},
-        "evaluation": {"protocol": kind, "folds": n_folds},
+        "data": {"corpora": [{"name": a, "root": a} for a in adapters], "label_set": label_set},
+        "features": {"kind": features, "params": {}, "speaker_norm": transductive},
+        "model": {"name": model, "params": {}},
+        "protocol": {"kind": kind, "n_folds": n_folds},
+        "description": "",
     }
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
@@ -208,9 +270,14 @@ def make_run(
                 T = int(rng.integers(40, 90))
                 w = np.exp(rng.normal(0, 1, T) + 2 * np.exp(-((np.arange(T) - T / 2) ** 2) / 50))
                 ws.append((w / w.sum()).astype(np.float32))
-            weights = np.empty(len(ws), dtype=object)
-            weights[:] = ws
-            np.savez(d / "attention.npz", keys=sub["key"].to_numpy(str), weights=weights, labels=sub["true"].to_numpy(str))
+            if attention_format == "object":  # the layout serkit wrote before: needs pickle to read
+                weights = np.empty(len(ws), dtype=object)
+                weights[:] = ws
+                np.savez(d / "attention.npz", keys=sub["key"].to_numpy(str), weights=weights, labels=sub["true"].to_numpy(str))
+            else:
+                from serkit.evaluation.explain import save_attention
+
+                save_attention(_AttentionModel(), ws, sub["key"].to_numpy(object), sub["true"].to_numpy(object), d)
         if gradcam:
             g = d / "gradcam"
             g.mkdir(exist_ok=True)

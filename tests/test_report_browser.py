@@ -68,6 +68,7 @@ def test_report_dom_in_chromium(report, tmp_path):
     headings = re.findall(r"<h2>([^<]+)</h2>", dom)
     assert headings == [
         "Metrics",
+        "Skipped inputs",
         "Per-class results",
         "Confusion matrix",
         "ROC and precision–recall curves",
@@ -76,6 +77,7 @@ def test_report_dom_in_chromium(report, tmp_path):
         "Activations and feature variance",
         "Attention pooling",
         "Grad-CAM",
+        "Run time",
     ]
     assert "<h1>demo</h1>" in dom
     assert "Speaker-independent: no speaker appears in both training and test" in dom

@@ -15,7 +15,7 @@ from serkit.reporting.colors import EMOTION_COLORS, color_for, colors_for
 from serkit.reporting.compare import group_runs, collect
 
 DATA_URI = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]{200,})"')
-SECTIONS = ["metrics", "per-class", "confusion", "roc-pr", "training", "embeddings", "activations", "attention", "gradcam"]
+SECTIONS = ["metrics", "skipped", "per-class", "confusion", "roc-pr", "training", "embeddings", "activations", "attention", "gradcam", "timing"]
 
 
 @pytest.fixture(scope="module")

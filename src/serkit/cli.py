@@ -99,7 +99,10 @@ def _write_report(run_dir: Path) -> None:
         from serkit.reporting import write_report
     except ImportError:
         return
-    path = write_report(run_dir)
+    try:
+        path = write_report(run_dir)
+    except ValueError as exc:  # e.g. a run directory of an unknown schema version
+        _fail(str(exc))
     console.print(f"report: {path}")
 
 
@@ -120,7 +123,10 @@ def compare(run_dirs: List[Path] = typer.Argument(..., help="run directories"),
     bad = [str(d) for d in run_dirs if not (d / "metrics.json").is_file()]
     if bad:
         _fail(f"not serkit run directories (no metrics.json): {', '.join(bad)}")
-    md, html = write_comparison(run_dirs, out)
+    try:
+        md, html = write_comparison(run_dirs, out)
+    except ValueError as exc:
+        _fail(str(exc))
     console.print(Path(md).read_text())
     console.print(f"written: {md} and {html}")
 

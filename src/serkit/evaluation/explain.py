@@ -13,17 +13,27 @@ from serkit.models.capabilities import Attends
 
 
 def save_attention(est, X, keys: np.ndarray, labels: np.ndarray, fold_dir: Path) -> Path | None:
-    """``fold_dir/attention.npz`` (keys, weights: object array of 1-D arrays, labels) for models
-    with attention pooling; None for the others."""
+    """``fold_dir/attention.npz`` for models with attention pooling; None for the others.
+
+    The file loads without pickle (``np.load(path, allow_pickle=False)``): ``weights`` (float32,
+    1-D) holds every utterance's weights one after the other, utterance ``i`` being
+    ``weights[offsets[i]:offsets[i + 1]]``; ``offsets`` (int64, n + 1); ``keys`` and ``labels``
+    are unicode arrays of length n.
+    """
     if not isinstance(est, Attends):
         return None
     weights = est.attention(X)
     if weights is None:
         return None
-    arr = np.empty(len(weights), dtype=object)
-    arr[:] = [np.asarray(w, dtype=np.float32).ravel() for w in weights]
+    parts = [np.asarray(w, dtype=np.float32).ravel() for w in weights]
+    keys, labels = np.asarray(keys).astype(str), np.asarray(labels).astype(str)
+    if not len(keys) == len(labels) == len(parts):
+        raise ValueError(f"attention: {len(parts)} weight vectors for {len(keys)} keys and {len(labels)} labels")
+    offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(w) for w in parts])
+    flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
     path = fold_dir / "attention.npz"
-    np.savez_compressed(path, keys=np.asarray(keys), weights=arr, labels=np.asarray(labels))
+    np.savez_compressed(path, keys=keys, labels=labels, weights=flat, offsets=offsets)
     return path
 
 

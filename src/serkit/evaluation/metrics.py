@@ -20,14 +20,10 @@ def compute(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]
     """
     y_true, y_pred = np.asarray(y_true, dtype=str), np.asarray(y_pred, dtype=str)
     classes = [str(c) for c in classes]
-    if len(y_true) == 0:
-        raise ValueError("no predictions to score")
-    present = [c for c in classes if c in set(y_true) | set(y_pred)]
+    scores = headline(y_true, y_pred, classes)  # raises on empty input
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=classes, zero_division=0)
     out = {
-        "ua": float(balanced_accuracy_score(y_true, y_pred)),
-        "wa": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        **scores,
         "n": int(len(y_true)),
         "per_class": {c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
                           "support": int(s[i])} for i, c in enumerate(classes)},
@@ -36,6 +32,24 @@ def compute(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]
     if proba is not None:
         out["roc_auc"] = roc_auc_ovr(y_true, np.asarray(proba), classes)
     return out
+
+
+def headline(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str] | None = None) -> dict:
+    """UA, WA and macro-F1 of one set of predictions (the definitions :func:`compute` reports).
+
+    ``classes`` limits macro-F1 to these labels (those present in ``y_true`` or ``y_pred``);
+    None takes every label that occurs. Fractions in [0, 1].
+    """
+    y_true, y_pred = np.asarray(y_true, dtype=str), np.asarray(y_pred, dtype=str)
+    if len(y_true) == 0:
+        raise ValueError("no predictions to score")
+    seen = set(y_true) | set(y_pred)
+    present = sorted(seen) if classes is None else [str(c) for c in classes if str(c) in seen]
+    return {
+        "ua": float(balanced_accuracy_score(y_true, y_pred)),
+        "wa": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+    }
 
 
 def roc_auc_ovr(y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str]) -> dict:

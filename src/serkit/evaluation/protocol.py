@@ -227,9 +227,9 @@ def _run(cfg: RunConfig, pipeline: FeaturePipeline, run_dir: Path, progress: boo
         rows.append(part)
         fdir = run_dir / "folds" / fold.name
         fdir.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(fdir / "embeddings.npz", keys=test_keys,
+        np.savez_compressed(fdir / "embeddings.npz", keys=test_keys.astype(str),
                             embedding=_embedding(est, take(X, fold.test)).astype(np.float32),
-                            true=y[fold.test], pred=pred)
+                            true=y[fold.test].astype(str), pred=pred.astype(str))
         save_attention(est, take(X, fold.test), test_keys, y[fold.test], fdir)
         if getattr(est, "history_", None):
             pd.DataFrame(est.history_).to_csv(fdir / "history.csv", index=False)

@@ -1,9 +1,11 @@
 """Comparison tables over several run directories (Markdown and HTML, same content).
 
-Runs are ranked only against comparable runs: same corpora, same label set (and
-classes), same protocol kind and speaker independence. Each such group is its own
-section, sorted by UA (descending); published figures are shown beside the runs
-that reproduce them, labelled with the authors' protocol, never ranked.
+Runs are ranked only against comparable runs: same corpora (by the corpus names the
+run recorded), same label set (and classes), same protocol kind, speaker independence
+and transductive or not (test-time per-speaker normalisation over the test speakers'
+own clips). Each such group is its own section, sorted by UA (descending); published
+figures are shown beside the runs that reproduce them, labelled with the authors'
+protocol, never ranked.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from . import html as H
 from . import plots
-from .report import as_fraction, format_wall_time, load_run, run_summary
+from .run import format_wall_time, load_run, published_percent, run_summary
 
 __all__ = ["collect", "group_runs", "write_comparison", "comparability_key"]
 
@@ -34,12 +36,8 @@ def _pm(mean: float, std: float) -> str:
 def _published(pub: Any) -> str:
     if not isinstance(pub, dict) or pub.get("value") is None:
         return "–"
-    value = pub.get("value")
-    try:
-        value = f"{as_fraction(value) * 100:.2f} %"
-    except (TypeError, ValueError):
-        pass
-    text = f"{pub.get('metric', 'score')} {value}"
+    value = published_percent(pub)
+    text = f"{pub.get('metric', 'score')} " + (f"{value:.2f} %" if value is not None else str(pub.get("value")))
     extra = ", ".join(str(pub[k]) for k in ("protocol", "source") if pub.get(k))
     return f"{text} ({extra})" if extra else text
 
@@ -52,6 +50,7 @@ def comparability_key(s: dict) -> tuple:
         tuple(sorted(s["classes"])),
         s["protocol_kind"].lower(),
         s["speaker_independent"],
+        s["transductive"],
     )
 
 
@@ -63,7 +62,8 @@ def collect(run_dirs: Iterable[str | os.PathLike]) -> list[dict]:
 def group_runs(summaries: list[dict]) -> list[list[dict]]:
     """Comparable groups, each sorted by UA descending (runs without UA last).
 
-    Groups come in order: speaker-independent first, then by corpora and label set.
+    Groups come in order: speaker-independent first, inductive before transductive (and
+    unknown), then by corpora and label set.
     """
     groups: dict[tuple, list[dict]] = {}
     for s in summaries:
@@ -71,33 +71,53 @@ def group_runs(summaries: list[dict]) -> list[list[dict]]:
     for g in groups.values():
         g.sort(key=lambda s: (s["ua"] != s["ua"], -(s["ua"] if s["ua"] == s["ua"] else 0.0), s["name"]))
 
+    def rank(flag, first) -> int:
+        return 0 if flag is first else (1 if flag is (not first) else 2)
+
     def order(key: tuple):
-        si = key[4]
-        return (0 if si is True else (1 if si is False else 2), key[0], key[1], key[3])
+        return (rank(key[4], True), rank(key[5], False), key[0], key[1], key[3])
 
     return [groups[k] for k in sorted(groups, key=order)]
+
+
+_TRANSDUCTIVE = {True: "transductive", False: "", None: "transductive unknown"}
 
 
 def _group_title(s: dict) -> str:
     si = s["speaker_independent"]
     prot = {True: "speaker-independent", False: "speaker-dependent"}.get(si, "protocol unknown")
+    corpora = s["corpora"] if s["corpora_known"] else f"{s['corpora']} (corpus not identified: {s['name']})"
+    trans = _TRANSDUCTIVE[s["transductive"]]
     return (
-        f"{s['corpora']} · label set {s['label_set']} ({len(s['classes'])} classes) · {prot} ({s['protocol_kind']})"
+        f"{corpora} · label set {s['label_set']} ({len(s['classes'])} classes) · {prot} ({s['protocol_kind']})"
+        + (f" · {trans}" if trans else "")
     )
 
 
 def _group_note(s: dict) -> str:
     si = s["speaker_independent"]
     if si is True:
-        return "Speaker-independent: no speaker appears in both training and test."
-    if si is False:
-        return "Speaker-dependent random split — the same speakers are in training and test; accuracy is inflated."
-    return "Protocol not recorded: speaker independence unknown."
+        text = "Speaker-independent: no speaker appears in both training and test."
+    elif si is False:
+        text = "Speaker-dependent random split — the same speakers are in training and test; accuracy is inflated."
+    else:
+        text = "Protocol not recorded: speaker independence unknown."
+    if s["transductive"] is True:
+        text += (" Transductive: uses the test speakers' unlabelled utterances (per-speaker feature normalisation); "
+                 "ranked only against other transductive runs.")
+    elif s["transductive"] is None:
+        text += " Not recorded whether the test speakers' own utterances normalised their features (transductive)."
+    return text
+
+
+def _group_ok(s: dict) -> bool:
+    return s["speaker_independent"] is True and s["transductive"] is False
 
 
 def _protocol_short(s: dict) -> str:
     si = {True: "speaker-independent", False: "speaker-dependent"}.get(s["speaker_independent"], "unknown")
-    return f"{si} ({s['protocol_kind']})"
+    trans = _TRANSDUCTIVE[s["transductive"]]
+    return f"{si} ({s['protocol_kind']})" + (f", {trans}" if trans else "")
 
 
 def _row(rank: int, s: dict) -> list[str]:
@@ -124,7 +144,8 @@ def _md_cell(text: str) -> str:
 
 _INTRO = (
     "UA: unweighted accuracy (mean per-class recall); WA: weighted (overall) accuracy; mean ± std over folds, in %. "
-    "Runs are ranked only within a section: sections differ in corpora, label set or protocol and are not comparable. "
+    "Runs are ranked only within a section: sections differ in corpora, label set or protocol, or in being "
+    "transductive (test speakers' own unlabelled utterances used for feature normalisation), and are not comparable. "
     "Published figures are the authors' own numbers under their protocol (often a speaker-dependent random split); "
     "they are shown for reference, not ranked."
 )
@@ -186,16 +207,14 @@ def write_comparison(run_dirs: Iterable[str | os.PathLike], out: str | os.PathLi
         md.append("Run directories: " + "; ".join(f"`{s['name']}`: {s['path']}" for s in g))
         md.append("")
 
-        content = (H.ok if first["speaker_independent"] is True else H.warning)(_group_note(first))
+        content = (H.ok if _group_ok(first) else H.warning)(_group_note(first))
         content += H.table(COLUMNS, rows, text_cols=[i for i, c in enumerate(COLUMNS) if c in _TEXT], cls="wide")
         bars = [
             {
                 "label": s["name"],
                 "ua": s["ua"],
                 "ua_std": s["ua_std"],
-                "published": as_fraction(s["published"]["value"]) * 100
-                if isinstance(s["published"], dict) and s["published"].get("value") is not None
-                else None,
+                "published": published_percent(s["published"]),
             }
             for s in g
         ]

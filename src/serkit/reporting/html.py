@@ -11,7 +11,7 @@ import html as _html
 from collections.abc import Iterable, Sequence
 from string import Template
 
-__all__ = ["CSS", "esc", "page", "section", "figure", "table", "note", "warning", "ok", "swatch", "definition_list", "toc"]
+__all__ = ["CSS", "esc", "page", "section", "figure", "table", "note", "warning", "warning_list", "ok", "swatch", "definition_list", "toc"]
 
 CSS = """
 :root { --fg:#1d2433; --muted:#5b6475; --line:#dde1e8; --bg:#ffffff; --soft:#f5f7fa; --accent:#2f5d9a; }
@@ -46,6 +46,7 @@ figure { margin:14px 0 22px; }
 figure img { max-width:100%; height:auto; display:block; border:1px solid var(--line); border-radius:4px; }
 figcaption { color:var(--muted); font-size:13px; margin-top:5px; }
 .note { color:var(--muted); font-style:italic; margin:6px 0 12px; }
+.warning ul { margin:4px 0 0; padding-left:22px; font-weight:400; }
 .ok { background:#eaf6ee; border-left:4px solid #2e8b57; padding:8px 12px; margin:10px 0; }
 .warning { background:#fff4e5; border-left:4px solid #e07b00; padding:8px 12px; margin:10px 0; font-weight:600; }
 .gallery { display:flex; flex-wrap:wrap; gap:12px; }
@@ -128,6 +129,12 @@ def note(text: str) -> str:
 
 def warning(text: str) -> str:
     return f'<div class="warning" role="alert">⚠ {esc(text)}</div>\n'
+
+
+def warning_list(text: str, items: Iterable[str]) -> str:
+    """A warning box: a sentence and a bulleted list (all escaped)."""
+    lis = "".join(f"<li>{esc(i)}</li>" for i in items)
+    return f'<div class="warning" role="alert">⚠ {esc(text)}<ul>{lis}</ul></div>\n'
 
 
 def ok(text: str) -> str:
