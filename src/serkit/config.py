@@ -156,6 +156,8 @@ class SegmentConfig(_Strict):
                                                    "at word boundaries")
     cue_max_chars: int = Field(84, ge=10, description="subtitles: most characters in one cue")
     cue_line_chars: int = Field(42, ge=10, description="subtitles: wrap cue text at this many characters")
+    cue_max_gap_s: float = Field(
+        1.0, gt=0, description="subtitles: a pause between two words longer than this starts a new cue")
     cue_min_speech_s: float = Field(
         1.0, gt=0, description="subtitles: a cue shorter than this gets no emotion tag")
     whisper_model: str = Field(

@@ -99,19 +99,27 @@ class WhisperTranscriber:
 
     def __call__(self, audio: np.ndarray, language: str | None = None) -> list[dict]:
         model = _load_whisper(self.model_dir, self.cfg.whisper_device, self.cfg.whisper_compute_type)
-        segments, _info = model.transcribe(audio, language=language, beam_size=self.cfg.beam_size,
-                                           word_timestamps=True, vad_filter=True)
+        cfg = self.cfg
+        # faster-whisper's own silero filter with serkit's VAD settings: its default 400 ms padding
+        # lets Whisper start the first word of a chunk up to 0.4 s before the speech does
+        vad = dict(threshold=cfg.vad_threshold, min_speech_duration_ms=int(cfg.min_speech_s * 1000),
+                   min_silence_duration_ms=int(cfg.min_silence_s * 1000),
+                   speech_pad_ms=int(cfg.speech_pad_s * 1000))
+        segments, _info = model.transcribe(audio, language=language, beam_size=cfg.beam_size,
+                                           word_timestamps=True, vad_filter=True, vad_parameters=vad)
         return [{"start": s.start, "end": s.end, "text": s.text,
                  "words": [{"start": w.start, "end": w.end, "word": w.word} for w in (s.words or [])]}
                 for s in segments]
 
 
 # -- cues ------------------------------------------------------------------------------------
-def split_cues(segments: Sequence[dict], max_s: float = 7.0, max_chars: int = 84) -> list[Cue]:
-    """Cues from transcribed segments, split at word boundaries to respect both limits.
+def split_cues(segments: Sequence[dict], max_s: float = 7.0, max_chars: int = 84,
+               max_gap_s: float = 1.0) -> list[Cue]:
+    """Cues from transcribed segments, split at word boundaries to respect the limits.
 
-    A cue that must be split is cut after the last punctuated word of its second half when there
-    is one, else before the word that would break a limit.
+    A pause longer than ``max_gap_s`` between two words always starts a new cue. A cue that would
+    exceed ``max_s`` or ``max_chars`` is cut after the last punctuated word of its second half when
+    there is one, else before the word that would break the limit.
     """
     cues: list[Cue] = []
     for seg in segments:
@@ -123,6 +131,9 @@ def split_cues(segments: Sequence[dict], max_s: float = 7.0, max_chars: int = 84
             continue
         current: list[dict] = []
         for w in words:
+            if current and w["start"] - current[-1]["end"] > max_gap_s:
+                cues.append(_cue(current))
+                current = []
             while current and (w["end"] - current[0]["start"] > max_s
                                or len(_join(current + [w])) > max_chars):
                 cut = _punctuation_cut(current)
@@ -194,7 +205,7 @@ def subtitle_cues(source: Source, score_batch: ScoreBatch, classes: Sequence[str
     audio = _decode(source, cfg)
     if audio.size == 0:
         return []
-    cues = split_cues(transcriber(audio, language), cfg.cue_max_s, cfg.cue_max_chars)
+    cues = split_cues(transcriber(audio, language), cfg.cue_max_s, cfg.cue_max_chars, cfg.cue_max_gap_s)
     return tag_cues(cues, audio, score_batch, classes, cfg)
 
 
