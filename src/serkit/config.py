@@ -175,6 +175,8 @@ class SegmentConfig(_Strict):
             raise ValueError("segments.hop_s must not exceed segments.window_s (windows would leave gaps)")
         if self.min_window_s > self.window_s:
             raise ValueError("segments.min_window_s must not exceed segments.window_s")
+        if self.vad_neg_threshold is not None and self.vad_neg_threshold > self.vad_threshold:
+            raise ValueError("segments.vad_neg_threshold must not exceed segments.vad_threshold")
         return self
 
 
