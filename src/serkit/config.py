@@ -185,6 +185,73 @@ class ProtocolConfig(_Strict):
         return self
 
 
+class SegmentConfig(_Strict):
+    """Long recordings: speech detection, windowing, smoothing, merging and subtitle cues.
+
+    Used by ``serkit.inference.segments`` and ``serkit.inference.subtitles``. Durations are seconds.
+    """
+
+    vad: Literal["silero", "energy"] = Field(
+        "silero", description="speech detector: silero v6 (ONNX, shipped with faster-whisper) or a "
+                              "frame-energy threshold (no model; for synthetic audio and tests)")
+    vad_threshold: float = Field(
+        0.5, gt=0, lt=1, description="silero: speech probability at or above which a frame is speech")
+    vad_neg_threshold: float | None = Field(
+        None, gt=0, lt=1, description="silero: probability below which a frame is silence (hysteresis; "
+                                      "None = vad_threshold - 0.15, as in silero)")
+    energy_threshold_db: float = Field(
+        -40.0, description="energy VAD: frame RMS level (dBFS) at or above which a frame is speech")
+    min_speech_s: float = Field(0.25, ge=0, description="speech regions this short or shorter are dropped")
+    min_silence_s: float = Field(
+        0.5, ge=0, description="a pause must last this long to end a speech region (shorter pauses "
+                               "stay inside it)")
+    speech_pad_s: float = Field(
+        0.1, ge=0, description="pad each speech region by this much on both sides (half the pause "
+                               "when two regions are closer than twice this)")
+    window_s: float = Field(3.0, gt=0, description="length of the windows that are scored")
+    hop_s: float = Field(1.5, gt=0, description="step between window starts (window_s - hop_s = overlap)")
+    min_window_s: float = Field(
+        1.0, gt=0, description="a speech region shorter than window_s is scored as one window when at "
+                               "least this long; shorter ones are reported as too short (label null)")
+    smoothing: Literal["none", "moving_average"] = Field(
+        "moving_average", description="temporal smoothing of window scores within one speech region")
+    smoothing_k: int = Field(
+        3, ge=1, description="moving average over this many neighbouring windows (centred; fewer at "
+                             "the edges of a region)")
+    merge: Literal["same_label", "none"] = Field(
+        "same_label", description="same_label: adjacent windows/segments with the same label become "
+                                  "one segment; none: one segment per window")
+    block_s: float = Field(
+        30.0, gt=0, description="decode and run the VAD on blocks this long (bounds memory on long files)")
+    batch_size: int = Field(16, ge=1, description="windows per score_batch call")
+    cue_max_s: float = Field(7.0, gt=0, description="subtitles: longest cue; longer ones are split "
+                                                   "at word boundaries")
+    cue_max_chars: int = Field(84, ge=10, description="subtitles: most characters in one cue")
+    cue_line_chars: int = Field(42, ge=10, description="subtitles: wrap cue text at this many characters")
+    cue_max_gap_s: float = Field(
+        1.0, gt=0, description="subtitles: a pause between two words longer than this starts a new cue")
+    cue_min_speech_s: float = Field(
+        1.0, gt=0, description="subtitles: a cue shorter than this gets no emotion tag")
+    whisper_model: str = Field(
+        "whisper-base", description="subtitles: offline faster-whisper checkpoint (serkit.backbones."
+                                    "offline) or a path to a CTranslate2 Whisper folder")
+    whisper_device: str = Field("auto", description="subtitles: faster-whisper device (cpu, cuda, auto)")
+    whisper_compute_type: str = Field(
+        "auto", description="subtitles: CTranslate2 compute type (auto = fastest the device supports; "
+                            "default, int8, float16, ...)")
+    beam_size: int = Field(5, ge=1, description="subtitles: beam width of the transcriber")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SegmentConfig":
+        if self.hop_s > self.window_s:
+            raise ValueError("segments.hop_s must not exceed segments.window_s (windows would leave gaps)")
+        if self.min_window_s > self.window_s:
+            raise ValueError("segments.min_window_s must not exceed segments.window_s")
+        if self.vad_neg_threshold is not None and self.vad_neg_threshold > self.vad_threshold:
+            raise ValueError("segments.vad_neg_threshold must not exceed segments.vad_threshold")
+        return self
+
+
 class PublishedResult(_Strict):
     metric: str = "accuracy"
     value: float

