@@ -96,7 +96,7 @@ def test_corpus_options_reach_the_run_manifest(tmp_path):
     (tmp_path / "study" / "labels.csv").write_text("\n".join(rows) + "\n")
     p = tmp_path / "exp.yaml"
     p.write_text(YAML_CORPORA.format(data_dir=tmp_path).split("    - name: emodb")[0])
-    manifest, problems = load_manifest(load_config(p))
+    manifest, problems, _ = load_manifest(load_config(p))
     assert set(manifest["corpus"]) == {"study_a"} and not problems
     assert sorted(manifest["speaker"].unique()) == ["study_a_spk1", "study_a_spk2"]
     assert sorted(manifest["label"]) == ["negative", "negative", "positive", "positive"]

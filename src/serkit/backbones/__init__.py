@@ -8,7 +8,14 @@ See :mod:`serkit.backbones.hf` for the wrapper and :mod:`serkit.backbones.offlin
 checkpoints that can be installed without the Hugging Face hub.
 """
 
-from .hf import Backbone, load_backbone
 from .offline import OFFLINE_MODELS
 
 __all__ = ["Backbone", "load_backbone", "OFFLINE_MODELS"]
+
+
+def __getattr__(name: str):  # torch is imported only when a backbone is actually loaded
+    if name in ("Backbone", "load_backbone"):
+        from . import hf
+
+        return getattr(hf, name)
+    raise AttributeError(name)
