@@ -159,7 +159,8 @@ def _run(cfg: RunConfig, pipeline: FeaturePipeline, run_dir: Path, progress: boo
         f"labels {({k: int(v) for k, v in manifest['label'].value_counts().sort_index().items()})}")
     preflight(build_estimator(cfg, speaker_independent=True), pipeline, manifest, classes)
 
-    fs = pipeline.fit(manifest).transform_manifest(manifest, progress=progress, log=log)
+    plain = (lambda m: console.print(m, markup=False, highlight=False)) if console is not None else None
+    fs = pipeline.fit(manifest).transform_manifest(manifest, progress=progress, log=plain)
     X, manifest = fs.X, fs.manifest
     t_feat = time.time()
     for e in fs.extraction:

@@ -217,7 +217,7 @@ class FeaturePipeline:
                                                "reason": f["error"]})
         if log is not None:
             for s in skipped.values():
-                log(f"[yellow]skipped[/] {s['reason']}")
+                log(f"skipped: {s['reason']}")
         arrays = [r.features[ok[r.ok]] for r in results]
         used = manifest[ok].reset_index(drop=True)
         if self.test_time_speaker_norm:
