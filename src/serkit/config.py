@@ -224,6 +224,13 @@ class SegmentConfig(_Strict):
     block_s: float = Field(
         30.0, gt=0, description="decode and run the VAD on blocks this long (bounds memory on long files)")
     batch_size: int = Field(16, ge=1, description="windows per score_batch call")
+    clip_max_s: float = Field(
+        10.0, gt=0, description="predict: a file longer than this is scored as a timeline of windows "
+                                "and its label is the timeline's overall label (models are trained on "
+                                "clips of a few seconds; Whisper encoders take at most 30 s)")
+    clip_speech_check: bool = Field(
+        True, description="predict: run the VAD on a clip and answer 'no speech' when it finds none "
+                          "(instead of giving noise or silence an emotion)")
     cue_max_s: float = Field(7.0, gt=0, description="subtitles: longest cue; longer ones are split "
                                                    "at word boundaries")
     cue_max_chars: int = Field(84, ge=10, description="subtitles: most characters in one cue")
@@ -259,6 +266,15 @@ class PublishedResult(_Strict):
     source: str
 
 
+class CardEvaluation(_Strict):
+    """A further evaluation ``serkit train`` runs and reports in the model card (the same config with
+    dotted overrides, e.g. leave-one-corpus-out on the four shared classes)."""
+
+    name: str
+    description: str = ""
+    overrides: list[str] = Field(default_factory=list)
+
+
 class RunConfig(_Strict):
     name: str = "experiment"
     seed: int = 42
@@ -271,6 +287,9 @@ class RunConfig(_Strict):
     published: PublishedResult | None = None
     report: bool = True
     description: str = ""
+    card_evaluations: list[CardEvaluation] = Field(
+        default_factory=list, description="serkit train: further evaluations (config + overrides) "
+                                          "reported in the model card")
 
     @field_validator("name")
     @classmethod

@@ -225,6 +225,18 @@ class Backbone(nn.Module):
         return torch.stack(states), mask
 
     # ------------------------------------------------------------------ training helpers
+    def weights_checksum(self) -> str:
+        """SHA-256 over the encoder's parameters and buffers (names, dtypes, shapes, values in name
+        order): identifies the weights whatever file format they came from."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for name, t in sorted(self.model.state_dict().items()):
+            t = t.detach().cpu().contiguous()
+            h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
+            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        return h.hexdigest()
+
     def freeze_feature_encoder(self) -> None:
         """Freeze the convolutional front end (wav2vec2 CNN / Whisper conv stem)."""
         if self.kind == "whisper":

@@ -40,6 +40,12 @@ CORPORA: dict[str, Callable[..., CorpusAdapter]] = {
 LabelOptionsLike = LabelOptions | Mapping[str, str] | None
 
 
+def licence_of(name: str) -> str | None:
+    """The distribution terms of a built-in corpus (None for csv / folder corpora)."""
+    factory = CORPORA.get(name.lower())
+    return getattr(factory, "licence", None) if factory is not None else None
+
+
 def _options(label_options: LabelOptionsLike) -> LabelOptions | None:
     if label_options is None or isinstance(label_options, LabelOptions):
         return label_options
@@ -142,5 +148,5 @@ __all__ = [
     "EmodbAdapter", "Excluded",
     "FileProblem", "GenericAdapter", "IemocapAdapter", "LabelOptions", "Problem",
     "RavdessAdapter", "SYNONYMS", "SaveeAdapter", "ScanResult", "TessAdapter", "Unparseable",
-    "adapter_options", "canonical_emotion", "get_adapter", "load_corpora", "load_corpus",
+    "adapter_options", "canonical_emotion", "get_adapter", "licence_of", "load_corpora", "load_corpus",
 ]

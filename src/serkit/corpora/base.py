@@ -128,6 +128,9 @@ class CorpusAdapter:
     name: str = ""
     #: one-line description of the ``native`` column
     native_doc: str = ""
+    #: the terms the corpus is distributed under (a model trained on it inherits them); None for a
+    #: user's own corpus, whose terms serkit cannot know
+    licence: str | None = None
     #: ``True`` for a user's own corpus whose labels are free strings: the ``native`` label set
     #: keeps them as written (``emotion`` is empty for a label that is not an emotion name);
     #: ``False`` for the built-in corpora, whose labels are canonical emotions

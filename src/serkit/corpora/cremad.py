@@ -52,6 +52,7 @@ class CremadAdapter(CorpusAdapter):
     """
 
     name = "cremad"
+    licence = "Open Database License / Database Contents License; Cao et al. (2014), IEEE Trans. Affective Computing 5(4)"
     native_doc = "CREMA-D emotion code (ANG, DIS, FEA, HAP, NEU, SAD)"
 
     def __init__(self, demographics: str | Path | None = None):

@@ -32,6 +32,7 @@ class EmodbAdapter(CorpusAdapter):
     """Adapter for EmoDB (``wav/03a01Fa.wav`` ...)."""
 
     name = "emodb"
+    licence = "free for research use; Burkhardt et al. (2005), Interspeech"
     native_doc = "EmoDB German emotion letter (W, L, E, A, F, T, N)"
 
     def parse(self, path: Path, root: Path) -> dict:

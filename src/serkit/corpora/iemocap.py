@@ -48,6 +48,7 @@ class IemocapAdapter(CorpusAdapter):
     """Adapter for the IEMOCAP original release (utterance-level wavs)."""
 
     name = "iemocap"
+    licence = "licence agreement with USC SAIL (research use); Busso et al. (2008), Language Resources and Evaluation"
     native_doc = "IEMOCAP majority label code (ang, hap, exc, sad, neu, fru, sur, fea, dis, oth)"
 
     def __init__(self) -> None:

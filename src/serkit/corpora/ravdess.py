@@ -33,6 +33,7 @@ class RavdessAdapter(CorpusAdapter):
     """Adapter for RAVDESS speech (``Actor_NN/*.wav`` or the shared FLAC copy)."""
 
     name = "ravdess"
+    licence = "CC BY-NC-SA 4.0 (non-commercial, share-alike); Livingstone & Russo (2018), PLoS ONE 13(5): e0196391"
     native_doc = "RAVDESS emotion name (neutral, calm, happy, sad, angry, fearful, disgust, surprised)"
 
     def parse(self, path: Path, root: Path) -> dict:

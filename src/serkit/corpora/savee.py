@@ -25,6 +25,7 @@ class SaveeAdapter(CorpusAdapter):
     """Adapter for SAVEE (flat ``DC_a01`` names or ``AudioData/DC/a01``)."""
 
     name = "savee"
+    licence = "free for research use; Haq & Jackson (2009/2010), University of Surrey"
     native_doc = "SAVEE emotion code (a, d, f, h, n, sa, su)"
 
     def parse(self, path: Path, root: Path) -> dict:

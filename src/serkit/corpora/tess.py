@@ -27,6 +27,7 @@ class TessAdapter(CorpusAdapter):
     """Adapter for TESS (``OAF_angry/OAF_back_angry.wav`` ...)."""
 
     name = "tess"
+    licence = "CC BY-NC-ND 4.0 (non-commercial, no derivatives); Dupuis & Pichora-Fuller (2010), University of Toronto"
     native_doc = "TESS emotion from the file name (angry, disgust, fear, happy, neutral, ps, sad)"
 
     def parse(self, path: Path, root: Path) -> dict:

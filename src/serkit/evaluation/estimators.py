@@ -12,6 +12,7 @@ from sklearn.model_selection import ParameterGrid
 from serkit.config import RunConfig
 from serkit.features.pipeline import FeaturePipeline
 from serkit.models import capabilities as cap
+from serkit.models.capabilities import model_input
 from serkit.models.classical import GroupedGridSearch
 from serkit.models.registry import check_name, make_model
 
@@ -38,13 +39,6 @@ def check_estimator(est, cfg: RunConfig) -> None:
         except (ValueError, TypeError) as exc:
             raise ValueError(f"model.grid point {point} does not fit model {cfg.model.name!r}: {exc}") \
                 from None
-
-
-def model_input(est, X):
-    """scikit-learn models get 2-D arrays; torch estimators (which embed) get X as is."""
-    if isinstance(est, cap.Embeds) or isinstance(X, Mapping) or X.ndim <= 2:
-        return X
-    return X.reshape(len(X), -1)
 
 
 def fit(est, X, y, groups, validation=None):

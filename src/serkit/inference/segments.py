@@ -29,8 +29,8 @@ from serkit.io.stream import Source, source_name, stream
 
 from .vad import FRAME, Region, SpeechDetector, frame_scorer
 
-__all__ = ["ScoreBatch", "Timeline", "predict_timeline", "window_bounds", "NO_SPEECH_NOTE",
-           "TOO_SHORT_NOTE"]
+__all__ = ["ScoreBatch", "Timeline", "predict_timeline", "speech_regions", "window_bounds",
+           "NO_SPEECH_NOTE", "TOO_SHORT_NOTE"]
 
 ScoreBatch = Callable[[list[np.ndarray]], np.ndarray]
 NO_SPEECH_NOTE = "no speech detected"
@@ -246,6 +246,21 @@ def _assemble(regions: list[Region], scored: list, total: int, classes: list[str
     return tl
 
 
+def _detector(cfg: SegmentConfig) -> SpeechDetector:
+    return SpeechDetector(
+        frame_scorer(cfg.vad, cfg.energy_threshold_db), threshold=cfg.vad_threshold,
+        neg_threshold=cfg.vad_neg_threshold, min_speech=_samples(cfg.min_speech_s),
+        min_silence=_samples(cfg.min_silence_s), pad=_samples(cfg.speech_pad_s))
+
+
+def speech_regions(x: np.ndarray, cfg: SegmentConfig | None = None) -> list[tuple[float, float]]:
+    """Speech regions ``[(start_s, end_s), ...]`` of a short in-memory 16 kHz mono signal."""
+    det = _detector(cfg or SegmentConfig())
+    det.push(np.asarray(x, dtype=np.float32))
+    det.finish()
+    return [(r.start / TARGET_SR, r.end / TARGET_SR) for r in det.pop_final()]
+
+
 def predict_timeline(source: Source, score_batch: ScoreBatch, classes: Sequence[str],
                      cfg: SegmentConfig | None = None) -> Timeline:
     """Emotion segments of a recording of any length.
@@ -278,10 +293,7 @@ def predict_timeline(source: Source, score_batch: ScoreBatch, classes: Sequence[
     classes = list(classes)
     if not classes:
         raise ValueError("classes must not be empty")
-    detector = SpeechDetector(
-        frame_scorer(cfg.vad, cfg.energy_threshold_db), threshold=cfg.vad_threshold,
-        neg_threshold=cfg.vad_neg_threshold, min_speech=_samples(cfg.min_speech_s),
-        min_silence=_samples(cfg.min_silence_s), pad=_samples(cfg.speech_pad_s))
+    detector = _detector(cfg)
     scorer = _Scorer(score_batch, len(classes), cfg.batch_size)
     buffer, lookback = _Buffer(), _lookback(cfg)
     open_windows: dict[int, _RegionWindows] = {}

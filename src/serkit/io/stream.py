@@ -30,11 +30,11 @@ def source_name(source: Source) -> str | None:
 def _check_file(path: Path) -> None:
     # the same checks, with the same messages, as serkit.io.audio.read
     if not path.exists():
-        raise AudioError(f"{path}: file does not exist")
+        raise AudioError(f"{path}: file does not exist", "missing")
     if path.is_dir():
-        raise AudioError(f"{path}: is a directory, not an audio file")
+        raise AudioError(f"{path}: is a directory, not an audio file", "bad_input")
     if path.stat().st_size == 0:
-        raise AudioError(f"{path}: file is empty (0 bytes)")
+        raise AudioError(f"{path}: file is empty (0 bytes)", "empty")
 
 
 def _mono(data: np.ndarray) -> np.ndarray:
@@ -80,7 +80,7 @@ def _file_blocks(path: Path, block_s: float) -> Iterator[tuple[np.ndarray, int, 
 def _array_blocks(x: np.ndarray, sr: int, block_s: float) -> Iterator[tuple[np.ndarray, int, bool]]:
     x = np.asarray(x)
     if x.ndim not in (1, 2):
-        raise AudioError(f"input array: expected [samples] or [samples, channels], got shape {x.shape}")
+        raise AudioError(f"input array: expected [samples] or [samples, channels], got shape {x.shape}", "bad_input")
     n = max(1, int(round(block_s * sr)))
     for i in range(0, max(len(x), 1), n):
         yield _mono(x[i:i + n]), int(sr), i + n >= len(x)
@@ -116,7 +116,7 @@ def stream(source: Source, block_s: float = 30.0,
         x, sr = source
         name = "input array"
         if int(sr) <= 0:
-            raise AudioError(f"{name}: sample rate must be positive, got {sr}")
+            raise AudioError(f"{name}: sample rate must be positive, got {sr}", "bad_input")
         blocks = _array_blocks(x, int(sr), block_s)
     else:
         path = Path(source)
@@ -127,7 +127,7 @@ def stream(source: Source, block_s: float = 30.0,
     pos_in = pos_out = 0
     for x, sr, last in blocks:
         if not np.all(np.isfinite(x)):
-            raise AudioError(f"{name}: contains NaN or infinite samples (near {pos_in / sr:.2f} s)")
+            raise AudioError(f"{name}: contains NaN or infinite samples (near {pos_in / sr:.2f} s)", "not_finite")
         if resampler is None:
             resampler = _Resampler(sr, sample_rate)
         pos_in += len(x)

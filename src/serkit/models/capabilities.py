@@ -11,7 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 __all__ = ["Estimator", "TakesGroups", "TakesValidation", "Embeds", "Attends", "Checkpoints",
-           "Exportable", "Preflights", "takes_groups", "takes_validation"]
+           "Exportable", "Preflights", "model_input", "takes_groups", "takes_validation"]
 
 
 @runtime_checkable
@@ -75,6 +75,14 @@ class Preflights(Protocol):
     training (estimators whose dry fit would be slow: torch networks, fine-tuning)."""
 
     def preflight(self, sample: Any, n_classes: int) -> None: ...
+
+
+def model_input(est: Any, X: Any) -> Any:
+    """scikit-learn models get 2-D arrays; torch estimators (which embed) and two-branch inputs
+    get ``X`` as it is."""
+    if isinstance(est, Embeds) or isinstance(X, dict) or np.ndim(X) <= 2:
+        return X
+    return np.asarray(X).reshape(len(X), -1)
 
 
 def takes_groups(est: Any) -> bool:

@@ -34,6 +34,15 @@ console = Console()
 err = Console(stderr=True)
 
 
+from serkit.cli import recognise as _recognise  # noqa: E402
+
+# the recogniser's commands (they only wrap the Predictor), listed first in --help
+app.command("predict")(_recognise.predict)
+app.command("subtitles")(_recognise.subtitles)
+app.command("models")(_recognise.models)
+app.command("train")(_recognise.train)
+
+
 def _fail(msg: str, code: int = 2) -> None:
     from rich.markup import escape
 

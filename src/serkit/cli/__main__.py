@@ -1,0 +1,3 @@
+from serkit.cli import app
+
+app()
