@@ -37,12 +37,25 @@ def expand_inputs(paths: List[Path]) -> list[str]:
     return out
 
 
-def _load(model: Optional[str]):
+SEGMENT_HELP = "long-recording setting KEY=VALUE (SegmentConfig, e.g. window_s=4, vad=energy)"
+
+
+def _segments(items: Optional[List[str]]):
+    from serkit.config import SegmentConfig, apply_overrides
+
+    try:
+        return SegmentConfig.model_validate(apply_overrides({}, list(items or [])))
+    except ValueError as exc:
+        _fail(f"bad --segment option: {exc}")
+
+
+def _load(model: Optional[str], segment: Optional[List[str]] = None):
     from serkit.inference.modeldir import ModelError
     from serkit.inference.predictor import Predictor
 
+    segments = _segments(segment)
     try:
-        return Predictor.load(model)
+        return Predictor.load(model, segments=segments)
     except (ModelError, ModuleNotFoundError, FileNotFoundError) as exc:
         _fail(str(exc))
 
@@ -59,6 +72,7 @@ def predict(paths: List[Path] = typer.Argument(..., help="audio files and/or fol
             fmt: str = typer.Option("table", "--format", "-f", help="table, json, jsonl or csv"),
             out: Optional[Path] = typer.Option(None, "--out", help="write the results to this file"),
             batch_size: int = typer.Option(16, "--batch-size", min=1, help="clips scored together"),
+            segment: Optional[List[str]] = typer.Option(None, "--segment", "-s", help=SEGMENT_HELP),
             quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar")) -> None:
     """Recognise the emotion of audio files, folders of clips, or long recordings (--timeline)."""
     from serkit.io.audio import AudioError
@@ -72,7 +86,7 @@ def predict(paths: List[Path] = typer.Argument(..., help="audio files and/or fol
     files = expand_inputs(paths)
     if not files:
         _fail("no audio files found in " + ", ".join(map(str, paths)))
-    predictor = _load(model)
+    predictor = _load(model, segment)
     with _progress(len(files), quiet) as bar:
         task = bar.add_task("recognising", total=len(files))
         if timeline:
@@ -116,7 +130,8 @@ def subtitles(source: Path = typer.Argument(..., help="audio file"),
               fmt: Optional[str] = typer.Option(None, "--format", "-f", help="srt or vtt (default: from --out, else srt)"),
               model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
               language: Optional[str] = typer.Option(None, "--language", "-l",
-                                                     help="spoken language code (default: detected)")) -> None:
+                                                     help="spoken language code (default: detected)"),
+              segment: Optional[List[str]] = typer.Option(None, "--segment", "-s", help=SEGMENT_HELP)) -> None:
     """Subtitles (Whisper transcription, offline) with every cue tagged by its emotion."""
     from serkit.corpora.manifest import EMOTION_COLORS
     from serkit.io.audio import AudioError
@@ -124,7 +139,7 @@ def subtitles(source: Path = typer.Argument(..., help="audio file"),
     fmt = fmt or (out.suffix.lower().lstrip(".") if out is not None and out.suffix else "srt")
     if fmt not in ("srt", "vtt"):
         _fail(f"unknown subtitle format {fmt!r} (srt or vtt)")
-    predictor = _load(model)
+    predictor = _load(model, segment)
     try:
         text = predictor.subtitles(str(source), fmt=fmt, language=language,
                                    styles=EMOTION_COLORS if fmt == "vtt" else None)
@@ -151,17 +166,19 @@ def models(name: Optional[str] = typer.Argument(None, help="show this model's ca
         except ModelError as exc:
             _fail(str(exc))
         return
-    t = Table(title="installed models (serkit predict --model NAME)")
-    for col in ("name", "classes", "features / backbone", "model", "UA % (first evaluation)", "licence", "where"):
+    t = Table(title="installed models (serkit predict --model NAME; serkit models NAME for a card)")
+    t.add_column("name", no_wrap=True)
+    for col in ("classes", "backbone + model", "UA %", "use", "where"):
         t.add_column(col, overflow="fold")
     for n, d in installed_models().items():
         try:
-            s = card_summary(read_card(d))
+            card = read_card(d)
+            s = card_summary(card)
         except ModelError as exc:
-            t.add_row(n, "[red]unreadable[/]", str(exc), "", "", "", str(d))
+            t.add_row(n, "[red]unreadable[/]", str(exc), "", "", str(d))
             continue
-        t.add_row(n, s["classes"], f"{s['features']} / {s['backbone']}", s["model"], s["ua"],
-                  s["licence"], str(d))
+        use = "non-commercial" if (card.get("licence") or {}).get("non_commercial") else "see card"
+        t.add_row(n, s["classes"], f"{s['backbone']} + {s['model']}", s["ua"], use, str(d))
     console.print(t)
 
 

@@ -28,7 +28,8 @@ from torch import nn
 
 from serkit.models.nn.cnn import SERNetwork
 
-__all__ = ["HEADS", "build_head", "head_network", "LinearHead", "MLPHead", "HuBERTHead003"]
+__all__ = ["HEADS", "build_head", "head_network", "LayerWeightedHead", "LinearHead", "MLPHead",
+           "HuBERTHead003"]
 
 
 class _Head(SERNetwork):
@@ -96,6 +97,34 @@ class MLPHead(_Head):
         return self.body(x.flatten(1))
 
 
+class LayerWeightedHead(_Head):
+    """A learnable softmax-weighted sum of the pooled statistics of every encoder layer, then an MLP.
+
+    The input is ``[B, n_layers * W]`` (``ssl`` features with ``layers: all``: each layer's
+    ``W``-dim mean (‖ std) one after the other). ``layer_weights`` (softmax over ``n_layers``
+    logits, initialised equal) choose the layers while training, as in s3prl / SUPERB.
+    """
+
+    def __init__(self, input_dim: int, n_classes: int, n_layers: int = 5, hidden=(256,),
+                 dropout=(0.3,), activation: str = "relu"):
+        super().__init__(input_dim, n_classes)
+        if input_dim % n_layers:
+            raise ValueError(f"input of {input_dim} features does not split into {n_layers} layers")
+        self.n_layers = int(n_layers)
+        self.layer_logits = nn.Parameter(torch.zeros(self.n_layers))
+        self.mlp = MLPHead(input_dim // n_layers, n_classes, hidden=hidden, dropout=dropout,
+                           activation=activation)
+        self.classifier = self.mlp.classifier
+
+    def layer_weights(self) -> torch.Tensor:
+        return torch.softmax(self.layer_logits, dim=0)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1).view(x.shape[0], self.n_layers, -1)
+        mixed = (x * self.layer_weights().view(1, -1, 1)).sum(dim=1)
+        return self.mlp.embed(mixed)
+
+
 class HuBERTHead003(_Head):
     """Study 003's head on HuBERT mean+std embeddings (1536-d for HuBERT-base).
 
@@ -156,8 +185,13 @@ def w2v2_003(input_dim: int = 768, n_classes: int = 7, **kw: Any) -> MLPHead:
     return MLPHead(input_dim, n_classes, hidden=(128, 64), dropout=(0.4, 0.3), **kw)
 
 
+def layer_weighted(input_dim: int, n_classes: int, **kw: Any) -> LayerWeightedHead:
+    return LayerWeightedHead(input_dim, n_classes, **kw)
+
+
 HEADS: dict[str, Callable[..., nn.Module]] = {
     "linear": linear,
+    "layer_weighted": layer_weighted,
     "mlp_000": mlp_000,
     "mlp_001": mlp_001,
     "hubert_003": hubert_003,

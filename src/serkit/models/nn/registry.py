@@ -64,6 +64,9 @@ NETWORKS: dict[str, NetworkEntry] = {
     "head_w2v2_003": NetworkEntry(_HEAD, "vector", (768,), "study 003 wav2vec2 128-64-C head",
                                   {"head": "w2v2_003"}),
     "head_linear": NetworkEntry(_HEAD, "vector", (768,), "linear probe", {"head": "linear"}),
+    "head_layers": NetworkEntry(_HEAD, "vector", (5 * 768,), "softmax-weighted sum of every encoder "
+                                "layer's pooled statistics + MLP (ssl features, layers: all; set "
+                                "network_params.n_layers)", {"head": "layer_weighted"}),
 }
 
 
