@@ -233,10 +233,28 @@ def list_components() -> None:
 
 
 @app.command()
-def demo(max_folds: Optional[int] = typer.Option(None, "--max-folds", help="run only the first N folds"),
-         out: Optional[Path] = typer.Option(None, "--out", help="run directory (default runs/<name>-<time>)")
+def demo(out: Path = typer.Option(Path("demo"), "--out", help="where the demo writes its files"),
+         model: Optional[str] = typer.Option(None, "--model", "-m", help="model name or directory"),
+         research: bool = typer.Option(False, "--research",
+                                       help="instead: the research job (eGeMAPS + SVM on EmoDB, 5 "
+                                            "speaker-independent folds, report)"),
+         max_folds: Optional[int] = typer.Option(None, "--max-folds", help="research job: first N folds")
          ) -> None:
-    """The research job on the shared corpora: eGeMAPS + SVM on EmoDB, 5 speaker-independent folds."""
+    """The recogniser on a one-minute recording: emotion timeline (table, JSON, picture) and
+    emotion-tagged subtitles, with the default model (offline)."""
+    if research:
+        _research_demo(max_folds, out)
+        return
+    from serkit.cli.demo import run_demo
+    from serkit.inference.modeldir import ModelError
+
+    try:
+        run_demo(out, model, console)
+    except (FileNotFoundError, ModelError, ModuleNotFoundError) as exc:
+        _fail(str(exc))
+
+
+def _research_demo(max_folds: Optional[int], out: Optional[Path]) -> None:
     from importlib.resources import files
 
     from serkit.config import load_config
@@ -247,12 +265,13 @@ def demo(max_folds: Optional[int] = typer.Option(None, "--max-folds", help="run 
     roots = cfg.data.corpus_roots()
     if not all(r.exists() for _, r in roots):
         console.print(
-            "[bold]serkit demo[/] needs the EmoDB corpus. Download it from http://emodb.bilderbar.info/ "
-            "(free for research), unpack it so that the audio files are in <DIR>/emodb/wav/*.wav, "
-            "and run again with SERKIT_DATA=<DIR> (the developer set-up expects ../shared/datasets).")
+            "[bold]serkit demo --research[/] needs the EmoDB corpus. Download it from "
+            "http://emodb.bilderbar.info/ (free for research), unpack it so that the audio files are in "
+            "<DIR>/emodb/wav/*.wav, and run again with SERKIT_DATA=<DIR> (the developer set-up expects "
+            "../shared/datasets).")
         raise typer.Exit(1)
     try:
-        res = run_experiment(cfg, out, progress=True, console=console)
+        res = run_experiment(cfg, out / "research" if out else None, progress=True, console=console)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         _fail(str(exc))
     _print_summary(res.metrics)

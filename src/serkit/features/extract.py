@@ -21,11 +21,6 @@ from serkit.features.base import FeatureExtractor
 from serkit.features.cache import FeatureCache
 from serkit.io.audio import AudioError, load_audio
 
-#: audio parameters that decide whether a file is used but not what its features are: they stay
-#: out of the cache key
-_CHECK_ONLY = ("min_duration_s", "silence_dbfs")
-
-
 @dataclass
 class ExtractionResult:
     """Features for the usable rows of a manifest; failures are listed, not raised."""
@@ -95,8 +90,9 @@ def extract_manifest(manifest: pd.DataFrame, extractor: FeatureExtractor, audio:
     """
     t0 = time.perf_counter()
     paths = manifest["path"].astype(str).tolist()
-    cache_audio = {k: v for k, v in audio.items() if k not in _CHECK_ONLY}
-    cache = FeatureCache(cache_dir, {"audio": cache_audio, "extractor": extractor.cache_params()}) \
+    # the usability checks (min_duration_s, silence_dbfs) are part of the key: a cached entry is a
+    # file that passed them
+    cache = FeatureCache(cache_dir, {"audio": audio, "extractor": extractor.cache_params()}) \
         if use_cache else None
     keys: list[str | None] = []
     for p in paths:
