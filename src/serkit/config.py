@@ -7,6 +7,7 @@ downstream take plain arguments; nothing below this module reads the config on i
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -256,6 +257,57 @@ class SegmentConfig(_Strict):
             raise ValueError("segments.min_window_s must not exceed segments.window_s")
         if self.vad_neg_threshold is not None and self.vad_neg_threshold > self.vad_threshold:
             raise ValueError("segments.vad_neg_threshold must not exceed segments.vad_threshold")
+        return self
+
+
+class ServeConfig(_Strict):
+    """``serkit serve``: where it listens and every limit of the HTTP API (serkit.serve).
+
+    The defaults are safe for a server on loopback: nothing in a request can raise a limit, choose a
+    path on the server or load a model.
+    """
+
+    host: str = Field("127.0.0.1", description="address to bind (loopback only unless told otherwise)")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port (0: any free port)")
+    max_upload_bytes: int = Field(
+        50_000_000, gt=0, description="largest request body (413 beyond it; checked from "
+                                      "Content-Length first, then while reading)")
+    max_audio_s: float = Field(
+        600.0, gt=0, description="longest audio accepted (413 beyond it), checked from the file header "
+                                 "before decoding")
+    max_decoded_samples: int = Field(
+        28_800_000, gt=0, description="most samples (per channel) ever decoded from one upload "
+                                      "(10 min at 48 kHz); stops decompression bombs whose header "
+                                      "hides their length")
+    min_sample_rate: int = Field(1000, gt=0, description="lowest sample rate accepted (400 below)")
+    max_sample_rate: int = Field(384_000, gt=0, description="highest sample rate accepted (400 above)")
+    timeout_s: float = Field(
+        60.0, gt=0, description="longest a request may wait for and spend in decoding + inference "
+                                "(503 'timeout' beyond it)")
+    subtitles_timeout_s: float = Field(
+        300.0, gt=0, description="the same for /v1/subtitles (transcription is slower)")
+    upload_timeout_s: float = Field(
+        30.0, gt=0, description="longest time to receive a request body (408 beyond it: slow clients "
+                                "cannot hold a slot)")
+    max_concurrent: int = Field(2, ge=1, description="inferences running at once (threads)")
+    max_queue: int = Field(
+        16, ge=0, description="requests waiting for an inference slot; beyond max_concurrent + "
+                              "max_queue a request is answered 503 at once (bounded memory)")
+    retry_after_s: int = Field(2, ge=0, description="Retry-After header (seconds) of a 503")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="origins allowed by CORS (empty: CORS off, the default)")
+    token_env: str = Field(
+        "SERKIT_SERVE_TOKEN", description="environment variable holding a bearer token; when it is "
+                                          "set, every endpoint but /healthz and /readyz needs "
+                                          "'Authorization: Bearer <token>'")
+    warmup: bool = Field(True, description="run one inference at start-up before /readyz says ready")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ServeConfig":
+        if self.min_sample_rate > self.max_sample_rate:
+            raise ValueError("serve.min_sample_rate must not exceed serve.max_sample_rate")
+        if not self.token_env or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.token_env):
+            raise ValueError(f"serve.token_env must be an environment variable name, got {self.token_env!r}")
         return self
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["render_card", "card_summary"]
+__all__ = ["render_card", "card_summary", "class_colors"]
 
 
 def _pm(m: dict | None) -> str:
@@ -72,3 +72,21 @@ def render_card(card: dict[str, Any]) -> str:
     lines += ["", f"serkit {card.get('serkit_version', '?')}; seed {card.get('seed')}; "
               f"`serkit train config.yaml --out DIR` reproduces it.", ""]
     return "\n".join(lines)
+
+
+def class_colors(classes) -> dict[str, str]:
+    """Colour of each class for pages (the web page of ``serkit serve``, subtitles): the fixed
+    colour of its canonical emotion (:data:`serkit.corpora.manifest.EMOTION_COLORS`, the one the
+    reports use); a merged label takes its first part's; other labels get a neutral grey."""
+    from serkit.corpora.manifest import EMOTION_COLORS, canonical_emotion
+
+    out = {}
+    for c in classes:
+        canon = canonical_emotion(c)
+        if canon is None:
+            for sep in ("+", "/", "|"):
+                if sep in str(c):
+                    canon = canonical_emotion(str(c).split(sep)[0])
+                    break
+        out[str(c)] = EMOTION_COLORS.get(canon, "#6f6f6f") if canon else "#6f6f6f"
+    return out

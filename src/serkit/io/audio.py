@@ -159,3 +159,102 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, **prep) -> np.n
     """
     data, sr = read(path)
     return prepare(data, sr, sample_rate, name=str(path), **prep)
+
+
+# -- untrusted input (the HTTP server) --------------------------------------------------------
+#: how files of the containers libsndfile reads begin; an input that starts like one of them but
+#: cannot be decoded is damaged (kind ``unreadable``), anything else is not audio serkit reads
+#: (kind ``unsupported``)
+_AUDIO_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"BW64", b"fLaC", b"OggS", b"FORM", b"caff", b".snd",
+                b"ID3", b"riff")
+#: at most this many values (frames x channels) are decoded per block
+_BLOCK_VALUES = 1 << 20
+#: libsndfile's frame count when the header does not give the length (e.g. a FLAC whose
+#: STREAMINFO says 0 samples)
+_UNKNOWN_FRAMES = 1 << 62
+
+
+def _looks_like_audio(head: bytes) -> bool:
+    if head.startswith(_AUDIO_MAGIC):
+        return True
+    return len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0   # an MPEG frame sync
+
+
+def read_limited(source, *, max_seconds: float, max_samples: int, min_sample_rate: int = 1000,
+                 max_sample_rate: int = 384_000, name: str = "audio") -> tuple[np.ndarray, int]:
+    """Decode untrusted audio with bounds: the format is sniffed from the content (libsndfile),
+    the header's length and sample rate are checked before anything is decoded, decoding stops
+    after ``max_samples`` frames (a compressed file can hide its length), and channels are mixed
+    down block by block.
+
+    Parameters
+    ----------
+    source : str, Path or binary file object (seekable)
+    max_seconds : float
+        Longest audio accepted (from the header, and again from the samples decoded).
+    max_samples : int
+        Most frames ever decoded.
+    name : str
+        Goes into every error message (e.g. the uploaded file's name; never a server path).
+
+    Returns
+    -------
+    (numpy.ndarray, int)
+        float32 mono samples ``[n]`` (possibly empty) and the sample rate.
+
+    Raises
+    ------
+    AudioError
+        ``empty`` (no bytes), ``unsupported`` (not a format libsndfile reads), ``unreadable``
+        (damaged or truncated audio), ``too_long`` (over ``max_seconds`` / ``max_samples``),
+        ``bad_input`` (sample rate out of range).
+    """
+    if isinstance(source, (str, Path)):
+        with open(source, "rb") as fh:
+            return read_limited(fh, max_seconds=max_seconds, max_samples=max_samples,
+                                min_sample_rate=min_sample_rate, max_sample_rate=max_sample_rate,
+                                name=name)
+    head = source.read(16)
+    source.seek(0)
+    if not head:
+        raise AudioError(f"{name}: is empty (0 bytes)", "empty")
+    try:
+        f = sf.SoundFile(source)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        why = str(exc).split(": ", 1)[-1]
+        if _looks_like_audio(head):
+            raise AudioError(f"{name}: damaged audio file ({why})", "unreadable") from None
+        raise AudioError(f"{name}: not an audio format serkit reads (WAV, FLAC, Ogg Vorbis/Opus, "
+                         "MP3, AIFF, ...)", "unsupported") from None
+    with f:
+        sr, channels = int(f.samplerate), max(1, int(f.channels))
+        if not min_sample_rate <= sr <= max_sample_rate:
+            raise AudioError(f"{name}: sample rate {sr} Hz is outside {min_sample_rate}-"
+                             f"{max_sample_rate} Hz", "bad_input")
+        limit = min(int(max_samples), int(max_seconds * sr))
+        frames = int(f.frames)
+        if 0 < frames < _UNKNOWN_FRAMES and frames > limit:
+            raise AudioError(f"{name}: too long ({frames / sr:.1f} s; the limit is "
+                             f"{min(max_seconds, max_samples / sr):.0f} s)", "too_long")
+        block = max(1024, _BLOCK_VALUES // channels)
+        out: list[np.ndarray] = []
+        n = 0
+        try:
+            while True:
+                data = f.read(block, dtype="float32", always_2d=True)
+                if not len(data):
+                    break
+                n += len(data)
+                if n > limit:
+                    raise AudioError(f"{name}: too long (more than {limit / sr:.0f} s of audio; "
+                                     f"the limit is {min(max_seconds, max_samples / sr):.0f} s)",
+                                     "too_long")
+                out.append(data.mean(axis=1) if channels > 1 else data[:, 0].copy())
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            if frames >= _UNKNOWN_FRAMES and n and "seek" in str(exc):
+                pass   # libsndfile cannot seek past a stream of unknown length: it ended
+            else:
+                why = str(exc).split(": ", 1)[-1]
+                raise AudioError(f"{name}: damaged or truncated audio ({why})", "unreadable") from None
+    x = np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+    return x.astype(np.float32, copy=False), sr
