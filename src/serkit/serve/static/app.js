@@ -13,11 +13,12 @@
   $("token").addEventListener("change", () => sessionStorage.setItem("serkit-token", $("token").value));
 
   function fmtBytes(n) { return n >= 1e6 ? `${Math.round(n / 1e6)} MB` : `${Math.round(n / 1e3)} kB`; }
-  function fmtTime(s) {
+  function fmtTime(s) {   // 0:07, 1:05, 10:00
     if (!isFinite(s)) return "";
-    const m = Math.floor(s / 60), r = s - 60 * m;
-    return `${m}:${r < 10 ? "0" : ""}${r.toFixed(r < 60 && m === 0 && s < 10 ? 1 : 0)}`;
+    const m = Math.floor(s / 60), r = Math.floor(s - 60 * m);
+    return `${m}:${r < 10 ? "0" : ""}${r}`;
   }
+  function fmtLength(s) { return s < 60 ? `${s.toFixed(1)} s` : fmtTime(s); }
   function color(label) { return conf.colors[label] || "#6f6f6f"; }
 
   // ---------------------------------------------------------------- messages in plain words
@@ -159,7 +160,7 @@
     label.textContent = r.label || "no speech detected";
     label.style.color = r.label ? color(r.label) : "#6b6b70";
     $("confidence").textContent = r.confidence != null ? `${Math.round(100 * r.confidence)} % sure` : "";
-    $("duration").textContent = r.duration != null ? `${fmtTime(r.duration)} of audio` : "";
+    $("duration").textContent = r.duration != null ? `${fmtLength(r.duration)} of audio` : "";
     $("note").textContent = r.note || "";
     const bars = $("bars");
     bars.replaceChildren();
@@ -203,7 +204,7 @@
       el.style.left = `${(100 * s.start / total).toFixed(3)}%`;
       el.style.width = `${Math.max(0.3, 100 * (s.end - s.start) / total).toFixed(3)}%`;
       if (s.label) el.style.background = color(s.label);
-      el.title = `${fmtTime(s.start)}–${fmtTime(s.end)}: ${s.label || "no speech"}` +
+      el.title = `${s.start.toFixed(1)}–${s.end.toFixed(1)} s: ${s.label || "no speech"}` +
         (s.confidence != null ? ` (${Math.round(100 * s.confidence)} %)` : "");
       el.addEventListener("click", () => playSegment(s));
       tl.append(el);
