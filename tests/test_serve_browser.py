@@ -31,7 +31,7 @@ ELEMENT = "element-6066-11e4-a52e-4f735466cecf"   # the W3C web element key
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-dev-shm-usage",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--hide-scrollbars", "--window-size=1100,1300", "--autoplay-policy=no-user-gesture-required",
-         "--mute-audio"]
+         "--mute-audio", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
 
 class Browser:
@@ -188,3 +188,25 @@ def test_page_explains_errors_in_plain_words(site):
     assert "not audio the server can read" in text
     assert b.js("return document.getElementById('result').hidden") is True
     b.screenshot(ARTEFACTS / "error.png")
+
+
+def test_page_records_from_the_microphone(site):
+    """Chromium's fake microphone (a beep): MediaRecorder's webm is converted to WAV in the page
+    and recognised (a result or 'no speech', never an error)."""
+    base, b, clips = site
+    b.go(base + "/")
+    b.js("""window.__sent = [];
+            const f = window.fetch;
+            window.fetch = (url, opts) => { window.__sent.push([url, opts.body.get('file').type,
+                                                               opts.body.get('file').name]); return f(url, opts); };""")
+    b.js("document.getElementById('record').click()")
+    b.wait("return document.getElementById('record').classList.contains('on')")
+    time.sleep(2.0)
+    b.js("document.getElementById('record').click()")
+    label = b.wait("return document.getElementById('label').textContent", timeout=30)
+    assert label in ("angry", "happy", "sad", "no speech detected")
+    assert b.js("return document.getElementById('error').hidden") is True
+    sent = b.js("return window.__sent")
+    assert sent and sent[0][1] == "audio/wav" and sent[0][2] == "recording.wav", sent
+    dur = b.js("return document.getElementById('duration').textContent")
+    assert dur.endswith("s of audio") and 1.0 <= float(dur.split()[0]) <= 4.0, dur
