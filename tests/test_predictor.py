@@ -219,3 +219,45 @@ def test_bad_model_dirs_give_clear_errors(model_dir, tmp_path):
     with pytest.raises(ModelError, match="not a serkit model directory"):
         Predictor.load(tmp_path)
     sf.info  # noqa: B018
+
+
+def _espeak(tmp_path):
+    import shutil
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    from serkit.backbones.offline import is_available
+
+    if not is_available("whisper-base"):
+        pytest.skip("offline whisper-base weights are not installed")
+
+
+def test_serkit_subtitles_writes_tagged_webvtt(model_dir, tmp_path):
+    _espeak(tmp_path)
+    wav = tmp_path / "speech.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(wav),
+                    "The weather is lovely today. I will walk to the station and take the train."],
+                   check=True, capture_output=True)
+    out = tmp_path / "speech.vtt"
+    res = runner.invoke(app, ["subtitles", str(wav), "-o", str(out), "--model", str(model_dir),
+                              "--language", "en"])
+    assert res.exit_code == 0, res.output
+    import webvtt
+
+    vtt = webvtt.read(str(out))
+    text = " ".join(c.text for c in vtt).lower()
+    assert "station" in text and "train" in text
+    assert any(c.text.startswith("[") for c in vtt) and "STYLE" in out.read_text()
+
+
+def test_demo_runs_on_synthesised_speech_without_the_corpora(model_dir, tmp_path, monkeypatch):
+    _espeak(tmp_path)
+    monkeypatch.setenv("SERKIT_DATA", str(tmp_path / "no-corpora-here"))
+    res = runner.invoke(app, ["demo", "--model", str(model_dir), "--out", str(tmp_path / "demo")])
+    assert res.exit_code == 0, res.output
+    assert "espeak-ng" in res.output and "emotion timeline" in res.output
+    for name in ("recording.flac", "timeline.json", "timeline.png", "recording.srt"):
+        assert (tmp_path / "demo" / name).is_file(), name
+    tl = json.loads((tmp_path / "demo" / "timeline.json").read_text())
+    assert tl["duration"] > 45 and any(s["label"] for s in tl["segments"])
+    assert "-->" in (tmp_path / "demo" / "recording.srt").read_text()

@@ -162,7 +162,7 @@ class ModelConfig(_Strict):
     save: bool = True
 
 
-ProtocolKind = Literal["group_kfold", "loso", "speaker_holdout", "emobox", "random"]
+ProtocolKind = Literal["group_kfold", "loso", "speaker_holdout", "emobox", "leave_corpus_out", "random"]
 
 
 class ProtocolConfig(_Strict):
@@ -173,6 +173,13 @@ class ProtocolConfig(_Strict):
     test_size: float = Field(0.3, gt=0, lt=1, description="random protocol: held-out fraction")
     folds_csv: str = "../shared/benchmarks/emobox_folds.csv"
     emobox_corpus: str | None = Field(None, description="default: the single corpus of the run")
+    classes: Literal["common", "shared"] = Field(
+        "common", description="leave_corpus_out only: `common` = train and test on the classes every "
+                              "corpus of the run has (rows with other labels are left out); `shared` "
+                              "= per fold, train on every class of the training corpora and test on "
+                              "the held-out corpus's classes that occur in training (its other rows "
+                              "are left out of that fold and counted in the fold's `excluded_test`; "
+                              "UA is over the shared classes)")
     max_folds: int | None = Field(None, ge=1, description="run only the first N folds (quick checks)")
     speaker_dependent: bool = Field(
         False, description="must be true to allow train/test speaker overlap (random protocol)")
@@ -342,6 +349,13 @@ class RunConfig(_Strict):
     card_evaluations: list[CardEvaluation] = Field(
         default_factory=list, description="serkit train: further evaluations (config + overrides) "
                                           "reported in the model card")
+
+    @model_validator(mode="after")
+    def _enough_corpora(self) -> "RunConfig":
+        if self.protocol.kind == "leave_corpus_out" and len(self.data.corpora) < 2:
+            raise ValueError(f"protocol.kind=leave_corpus_out needs at least 2 corpora in data.corpora "
+                             f"(it holds out one corpus at a time), got {len(self.data.corpora)}")
+        return self
 
     @field_validator("name")
     @classmethod

@@ -27,7 +27,7 @@ from serkit.evaluation import audit
 from serkit.evaluation import metrics as M
 from serkit.evaluation.estimators import build_estimator, check_estimator, fit, model_input, preflight
 from serkit.evaluation.explain import save_attention
-from serkit.evaluation.splits import SPLITS, ProtocolInfo, make_folds
+from serkit.evaluation.splits import SPLITS, ProtocolInfo, common_classes, make_folds
 from serkit.features.pipeline import FeaturePipeline, take
 from serkit.models import capabilities as cap
 from serkit.models.persist import save_estimator
@@ -77,6 +77,12 @@ def load_manifest(cfg: RunConfig) -> tuple[pd.DataFrame, list[dict], dict[str, i
     opts = LabelOptions(calm=cfg.data.calm, boredom=cfg.data.boredom, excited=cfg.data.excited)
     result = load_corpora(cfg.data.corpus_specs(), label_set=cfg.data.label_set, label_options=opts)
     manifest, excluded = result.manifest, dict(result.excluded)
+    if cfg.protocol.kind == "leave_corpus_out" and cfg.protocol.classes == "common" \
+            and manifest["corpus"].nunique() > 1:  # classes not in every corpus: not in the run at all
+        keep = manifest["label"].astype(str).isin(common_classes(manifest))
+        for label, n in manifest.loc[~keep, "label"].value_counts().sort_index().items():
+            excluded[f"label {label!r} not in every corpus (protocol.classes=common)"] = int(n)
+        manifest = manifest[keep].reset_index(drop=True)
     if cfg.data.max_per_label:
         before = len(manifest)
         manifest = (manifest.sample(frac=1.0, random_state=cfg.seed).groupby("label")
@@ -183,7 +189,7 @@ def _run(cfg: RunConfig, pipeline: FeaturePipeline, run_dir: Path, progress: boo
     kw = {} if p.n_folds is None else {"n_folds": p.n_folds}
     folds, info = make_folds(manifest, p.kind, speaker_dependent=p.speaker_dependent,
                              max_folds=p.max_folds, test_size=p.test_size, seed=cfg.seed,
-                             folds_csv=p.folds_csv, corpus=p.emobox_corpus, **kw)
+                             folds_csv=p.folds_csv, corpus=p.emobox_corpus, classes=p.classes, **kw)
     label_note = "speaker-independent" if info.speaker_independent else "SPEAKER-DEPENDENT"
     log(f"protocol: {info.kind} ({label_note}{', TRANSDUCTIVE' if transductive else ''}): "
         f"{info.description}")
@@ -210,6 +216,7 @@ def _run(cfg: RunConfig, pipeline: FeaturePipeline, run_dir: Path, progress: boo
                   test_speakers=sorted(set(groups[fold.test]))[:50], fit_s=round(time.time() - tf, 2),
                   missing_classes=audit.missing_classes(y, fold.test, classes),
                   missing_train_classes=audit.missing_classes(y, fold.train, classes))
+        fm.update(fold.record)   # protocol-specific fields (leave_corpus_out: heldout_corpus, ...)
         if getattr(est, "precision_", None):
             fm["precision_mode"] = est.precision_   # e.g. "bf16-mixed": what training ran in
         if hasattr(est, "best_params_"):

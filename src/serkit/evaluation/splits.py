@@ -6,7 +6,7 @@ published numbers; it is marked speaker-dependent and every result printed from 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -26,6 +26,8 @@ class Fold:
     train: np.ndarray  # row indices into the manifest
     test: np.ndarray
     valid: np.ndarray | None = None
+    #: extra fields for the fold's record in metrics.json (leave_corpus_out: ``heldout_corpus``...)
+    record: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,70 @@ def emobox(manifest: pd.DataFrame, *, folds_csv: str, corpus: str | None = None,
     return folds
 
 
+#: ``protocol.classes`` of leave_corpus_out
+CLASS_MODES = ("common", "shared")
+
+
+def common_classes(manifest: pd.DataFrame) -> list[str]:
+    """The labels every corpus of ``manifest`` has (sorted)."""
+    per = [set(part["label"].astype(str)) for _, part in manifest.groupby("corpus", sort=True)]
+    return sorted(set.intersection(*per)) if per else []
+
+
+@register("leave_corpus_out", True,
+          "leave-one-corpus-out ({n} {folds}: train on the other corpora, test on the held-out one; "
+          "classes: {classes})")
+def leave_corpus_out(manifest: pd.DataFrame, *, classes: str = "common", **_) -> list[Fold]:
+    """One fold per corpus: train on every other corpus, test on that one (``heldout_<corpus>``).
+
+    ``classes="common"``: only the labels every corpus has, in train and test (rows with other
+    labels are left out of every fold). ``classes="shared"``: train on all the training corpora's
+    rows; test on the held-out corpus's rows whose label the training set has. Held-out rows whose
+    label the training set lacks are left out of that fold and counted in its record
+    (``excluded_test``), so UA is over the classes the held-out corpus shares with the others.
+    Each fold's ``record`` names ``heldout_corpus``, ``train_corpora`` and the fold's
+    ``eval_classes``.
+    """
+    if classes not in CLASS_MODES:
+        raise ValueError(f"leave_corpus_out: classes must be one of {list(CLASS_MODES)}, got {classes!r}")
+    corpus = manifest["corpus"].astype(str).to_numpy()
+    names = sorted(set(corpus))
+    if len(names) < 2:
+        raise ValueError(f"protocol 'leave_corpus_out' needs at least 2 corpora, the manifest has "
+                         f"{len(names)} ({', '.join(names) or 'none'}): add corpora to data.corpora")
+    y = manifest["label"].astype(str).to_numpy()
+    keep = np.ones(len(y), dtype=bool)
+    if classes == "common":
+        common = common_classes(manifest)
+        if len(common) < 2:
+            have = {c: sorted(set(y[corpus == c])) for c in names}
+            raise ValueError(f"leave_corpus_out (classes=common): the corpora share {len(common)} "
+                             f"class(es) {common}; their classes are {have}. Use a common label set "
+                             "(data.label_set: four) or protocol.classes=shared")
+        keep = np.isin(y, common)
+    folds = []
+    for held in names:
+        test_rows = corpus == held
+        tr = np.flatnonzero(~test_rows & keep)
+        train_classes = set(y[tr])
+        te_all = np.flatnonzero(test_rows & keep)
+        shared = np.isin(y[te_all], sorted(train_classes))
+        te = te_all[shared]
+        dropped = pd.Series(y[te_all[~shared]]).value_counts().sort_index()
+        eval_classes = sorted(set(y[te]))
+        if len(te) == 0:
+            raise ValueError(f"leave_corpus_out: held-out corpus {held!r} shares no class with the "
+                             f"other corpora (it has {sorted(set(y[test_rows]))}, they have "
+                             f"{sorted(train_classes)})")
+        folds.append(Fold(f"heldout_{held}", tr, te, record={
+            "heldout_corpus": held, "train_corpora": [c for c in names if c != held],
+            "class_mode": classes, "eval_classes": eval_classes,
+            "train_classes": sorted(train_classes),
+            "excluded_test": {str(k): int(v) for k, v in dropped.items()},
+            "n_excluded_test": int(dropped.sum())}))
+    return folds
+
+
 @register("random", False, "speaker-dependent stratified random split ({n} {folds}) — same speakers "
                            "in train and test, accuracy is inflated")
 def random_split(manifest: pd.DataFrame, *, n_folds: int = 1, test_size: float = 0.3,
@@ -226,5 +292,6 @@ def make_folds(manifest: pd.DataFrame, kind: str, *, speaker_dependent: bool = F
     if max_folds is not None:
         folds = folds[:max_folds]
     n = len(folds)
-    info = ProtocolInfo(kind, independent, desc.format(n=n, folds="fold" if n == 1 else "folds"))
+    fmt = {"classes": "common", **kwargs, "n": n, "folds": "fold" if n == 1 else "folds"}
+    info = ProtocolInfo(kind, independent, desc.format(**fmt))
     return folds, info

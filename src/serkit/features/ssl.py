@@ -197,6 +197,23 @@ class SSLFeatures(FeatureExtractor):
         stats = torch.cat([mean, std], dim=-1).cpu().numpy().astype(np.float32)
         return stats, h.to(torch.float16).cpu().numpy()
 
+    def pooled_batch(self, signals: list[np.ndarray]) -> np.ndarray:
+        """All-layer pooled stats ``[B, L, 2D]`` of several signals in one padded forward pass
+        (masked mean / std over each signal's own frames: padding changes nothing)."""
+        import torch
+
+        bb = self.load()
+        with torch.inference_mode():
+            hidden, mask = bb.forward_layers([np.asarray(s, dtype=np.float32) for s in signals])
+            self.backbone_calls += len(signals)
+            h = hidden.float()                                  # [L, B, T, D]
+            m = mask.to(h.dtype)[None, :, :, None]              # [1, B, T, 1]
+            n = m.sum(dim=2).clamp(min=1.0)                     # [1, B, 1]
+            mean = (h * m).sum(dim=2) / n                       # [L, B, D]
+            var = (((h - mean[:, :, None]) ** 2) * m).sum(dim=2) / n
+            stats = torch.cat([mean, var.clamp(min=0).sqrt()], dim=-1)   # [L, B, 2D]
+        return stats.permute(1, 0, 2).cpu().numpy().astype(np.float32)
+
     # ------------------------------------------------------------------ layer cache
     def _cache_paths(self, signal: np.ndarray, sr: int) -> tuple[Path, Path]:
         h = hashlib.blake2b(digest_size=16)
@@ -241,7 +258,7 @@ class SSLFeatures(FeatureExtractor):
         """Features of new signals (prediction): the backbone runs directly, no layer cache."""
         if self.frames or sr != SAMPLE_RATE:
             return super().extract_batch(signals, sr)
-        return np.stack([self.select(self.forward_stats(s)[0]) for s in signals])
+        return np.stack([self.select(st) for st in self.pooled_batch(list(signals))])
 
     def __call__(self, signal: np.ndarray, sr: int) -> np.ndarray:
         if self.frames:
