@@ -99,7 +99,10 @@ def test_predict_matches_serkit_predict_json(predictor, model_dir, tmp_path):
     assert res.exit_code == 0, res.output
     want = json.loads(res.stdout[res.stdout.index("["):])[0]
     with client(predictor) as c:
-        got = c.post("/v1/predict", files=wav_file(x, "clip.wav")).json()
+        r = c.post("/v1/predict", files=wav_file(x, "clip.wav"))
+        got = r.json()
+        timing = r.headers["server-timing"]        # where the time went
+        assert all(f"{k};dur=" in timing for k in ("read", "queue", "decode", "infer"))
         raw = c.post("/v1/predict", content=audio_bytes(sad(), fmt="FLAC"),
                      headers={"Content-Type": "audio/flac"}).json()
         # the format comes from the content, not the name or the declared type

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
@@ -138,24 +139,34 @@ def _decode(cfg: ServeConfig, upload: Upload):
                         name=name)
 
 
-async def _infer(request: Request, work, timeout_s: float) -> Any:
+async def _infer(request: Request, work, timeout_s: float, timing: dict[str, float]) -> Any:
     """Admit the request, read its audio, run ``work(samples, sr, upload)`` off the event loop
-    (decoding included) within the timeout; temporary files are closed whatever happens."""
+    (decoding included) within the timeout; temporary files are closed whatever happens.
+    ``timing`` receives the seconds spent reading the body, waiting for a slot, decoding and in
+    inference."""
     state = request.app.state
     ticket = state.gate.admit()
     upload = None
     handed_off = False   # once True, the job (or the gate, if it never starts) cleans up
+    t0 = time.perf_counter()
     try:
         upload = await read_upload(request)
         if upload.file.seek(0, os.SEEK_END) == 0:
             raise ApiError(400, "empty", "the request has no audio (the body is empty)")
         upload.file.seek(0)
 
+        submitted = time.perf_counter()
+
         def job():
+            started = time.perf_counter()
             try:
                 x, sr = _decode(state.config, upload)
                 upload.close()   # the samples are in memory: drop the temporary file now
-                return work(x, sr, upload)
+                decoded = time.perf_counter()
+                out = work(x, sr, upload)
+                timing.update(read=submitted - t0, queue=started - submitted, decode=decoded - started,
+                              infer=time.perf_counter() - decoded)
+                return out
             except AudioError as exc:
                 return audio_error(exc)
             except ApiError as exc:
@@ -177,6 +188,14 @@ async def _infer(request: Request, work, timeout_s: float) -> Any:
             ticket.release()
             if upload is not None:
                 upload.close()
+
+
+def _server_timing(timing: dict[str, float]) -> dict[str, str]:
+    """``Server-Timing: queue;dur=…, decode;dur=…, infer;dur=…`` (milliseconds): where a request's
+    time went (browsers' developer tools and bench/serve_load.py read it)."""
+    if not timing:
+        return {}
+    return {"Server-Timing": ", ".join(f"{k};dur={1000 * v:.1f}" for k, v in timing.items())}
 
 
 def create_app(predictor, config: ServeConfig | None = None, *, token: str | None = None) -> FastAPI:
@@ -230,7 +249,9 @@ def create_app(predictor, config: ServeConfig | None = None, *, token: str | Non
             out = predictor.predict_array(x, sr, name=upload.name or "the uploaded audio")
             return {**out, "path": upload.name}
 
-        return JSONResponse(await _infer(request, work, cfg.timeout_s))
+        timing: dict[str, float] = {}
+        out = await _infer(request, work, cfg.timeout_s, timing)
+        return JSONResponse(out, headers=_server_timing(timing))
 
     @api.post("/subtitles", summary="Subtitles tagged with emotions (SRT or WebVTT)",
               openapi_extra={"requestBody": AUDIO_BODY}, response_class=PlainTextResponse,
@@ -248,9 +269,10 @@ def create_app(predictor, config: ServeConfig | None = None, *, token: str | Non
             except ModuleNotFoundError as exc:
                 return ApiError(501, "not_available", str(exc))
 
-        text = await _infer(request, work, cfg.subtitles_timeout_s)
+        timing: dict[str, float] = {}
+        text = await _infer(request, work, cfg.subtitles_timeout_s, timing)
         media = "text/vtt" if format == "vtt" else "application/x-subrip"
-        return Response(text, media_type=f"{media}; charset=utf-8")
+        return Response(text, media_type=f"{media}; charset=utf-8", headers=_server_timing(timing))
 
     @api.get("/models", summary="The loaded model's card (model.json)")
     async def models() -> dict:
