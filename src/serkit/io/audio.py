@@ -237,6 +237,9 @@ def read_limited(source, *, max_seconds: float, max_samples: int, min_sample_rat
             raise AudioError(f"{name}: too long ({frames / sr:.1f} s; the limit is "
                              f"{min(max_seconds, max_samples / sr):.0f} s)", "too_long")
         block = max(1024, _BLOCK_VALUES // channels)
+        known = 0 <= frames < _UNKNOWN_FRAMES
+        # the length is known (and within the limit): fill one array, no second copy
+        whole = np.empty(frames, dtype=np.float32) if known else None
         out: list[np.ndarray] = []
         n = 0
         try:
@@ -244,17 +247,24 @@ def read_limited(source, *, max_seconds: float, max_samples: int, min_sample_rat
                 data = f.read(block, dtype="float32", always_2d=True)
                 if not len(data):
                     break
-                n += len(data)
-                if n > limit:
+                if n + len(data) > limit:
                     raise AudioError(f"{name}: too long (more than {limit / sr:.0f} s of audio; "
                                      f"the limit is {min(max_seconds, max_samples / sr):.0f} s)",
                                      "too_long")
-                out.append(data.mean(axis=1) if channels > 1 else data[:, 0].copy())
+                mono = data.mean(axis=1) if channels > 1 else data[:, 0]
+                if whole is not None and n + len(mono) <= len(whole):
+                    whole[n:n + len(mono)] = mono
+                else:
+                    out.append(mono.copy())
+                n += len(data)
         except (sf.LibsndfileError, RuntimeError) as exc:
             if frames >= _UNKNOWN_FRAMES and n and "seek" in str(exc):
                 pass   # libsndfile cannot seek past a stream of unknown length: it ended
             else:
                 why = str(exc).split(": ", 1)[-1]
                 raise AudioError(f"{name}: damaged or truncated audio ({why})", "unreadable") from None
-    x = np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+    if whole is not None and not out:
+        return whole[:n], sr
+    head_part = [whole[:min(n, len(whole))]] if whole is not None else []
+    x = np.concatenate(head_part + out) if (head_part or out) else np.zeros(0, dtype=np.float32)
     return x.astype(np.float32, copy=False), sr

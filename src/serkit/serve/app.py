@@ -227,12 +227,12 @@ def create_app(predictor, config: ServeConfig | None = None, *, token: str | Non
     app.state.gate = Gate(cfg.max_concurrent, cfg.max_queue, cfg.retry_after_s)
     app.state.ready, app.state.warmup_error = False, None
     install_handlers(app)
-    if cfg.cors_origins:
+    app.add_middleware(BodyLimitMiddleware, max_bytes=cfg.max_upload_bytes, timeout_s=cfg.upload_timeout_s)
+    if cfg.cors_origins:   # outermost, so that its headers are on every answer (a 413 included)
         from fastapi.middleware.cors import CORSMiddleware
 
         app.add_middleware(CORSMiddleware, allow_origins=list(cfg.cors_origins),
                            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"])
-    app.add_middleware(BodyLimitMiddleware, max_bytes=cfg.max_upload_bytes, timeout_s=cfg.upload_timeout_s)
 
     api = APIRouter(prefix=f"/{API_VERSION}", dependencies=[Depends(_bearer)], responses=ERRORS)
     classes = list(predictor.classes)
