@@ -370,3 +370,26 @@ def test_serve_command_help_and_bad_options(model_dir):
     assert r.exit_code == 2 and "bad server option" in r.output
     r = CliRunner().invoke(cli, ["serve", "--model", "/nonexistent/model"])
     assert r.exit_code == 2 and "model" in r.output
+
+
+# ---------------------------------------------------------------- bounded decoding
+def test_read_limited_sniffs_checks_the_header_and_caps_decoding():
+    import io
+
+    from serkit.inference import AudioError, read_limited
+
+    stereo = np.stack([angry(1.0), sad(1.0)], axis=1)
+    x, sr = read_limited(io.BytesIO(audio_bytes(stereo, sr=22050, fmt="FLAC")), max_seconds=5, max_samples=10**6)
+    assert sr == 22050 and x.shape == (16000,) and x.dtype == np.float32   # mixed down, not resampled
+    assert np.allclose(x, stereo.mean(axis=1), atol=1e-3)
+    with pytest.raises(AudioError) as e:
+        read_limited(io.BytesIO(audio_bytes(stereo)), max_seconds=0.5, max_samples=10**6)
+    assert e.value.kind == "too_long"
+    with pytest.raises(AudioError) as e:       # the sample cap, whatever the duration limit
+        read_limited(io.BytesIO(audio_bytes(stereo)), max_seconds=60, max_samples=8000)
+    assert e.value.kind == "too_long"
+    with pytest.raises(AudioError) as e:
+        read_limited(io.BytesIO(flac_bomb(600, hide_length=True)), max_seconds=60, max_samples=10**8)
+    assert e.value.kind == "too_long" and "more than 60 s" in str(e.value)
+    x, sr = read_limited(io.BytesIO(audio_bytes(np.zeros((0, 1), np.float32))), max_seconds=5, max_samples=100)
+    assert x.shape == (0,)

@@ -34,6 +34,30 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--dis
          "--mute-audio", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
 
+#: page script: keep what the download buttons save (the Blob behind each link) in window.__dl
+CAPTURE_DOWNLOADS = """
+    window.__dl = []; const blobs = {}; const make = URL.createObjectURL;
+    URL.createObjectURL = (blob) => { const u = make.call(URL, blob); blobs[u] = blob; return u; };
+    HTMLAnchorElement.prototype.click = function () {
+      const a = this; blobs[a.href].text().then(t => window.__dl.push([a.download, t])); };
+    document.getElementById('dl-json').click(); document.getElementById('dl-csv').click();"""
+
+
+def assert_same_csv(got: str, want: str) -> None:
+    """Same columns and cells (numbers compared as numbers: JavaScript writes 1e-05 as 0.00001)."""
+    import csv
+    import io
+
+    g, w = list(csv.reader(io.StringIO(got))), list(csv.reader(io.StringIO(want)))
+    assert g[0] == w[0] and len(g) == len(w), (g, w)
+    for rg, rw in zip(g[1:], w[1:]):
+        for a, b in zip(rg, rw):
+            try:
+                assert float(a) == pytest.approx(float(b)), (a, b)
+            except ValueError:
+                assert a == b, (rg, rw)
+
+
 class Browser:
     """The few WebDriver commands the test needs."""
 
@@ -149,6 +173,16 @@ def test_page_shows_label_and_bars_for_a_clip(site):
     time.sleep(0.5)   # let the bars finish their transition
     shot = b.screenshot(ARTEFACTS / "clip.png")
     assert shot.stat().st_size > 10_000
+    # the downloads: the JSON answer, and the CSV exactly as `serkit predict --format csv` writes it
+    b.js(CAPTURE_DOWNLOADS)
+    downloads = dict(b.wait("return window.__dl.length == 2 ? window.__dl : null"))
+    import json
+
+    from serkit.cli.output import to_csv
+
+    result = json.loads(downloads["angry clip.json"])
+    assert result["label"] == "angry" and result["path"] == "angry clip.wav"
+    assert_same_csv(downloads["angry clip.csv"], to_csv([result], ["angry", "happy", "sad"]))
 
 
 def test_page_shows_a_timeline_for_a_long_recording(site):
@@ -175,6 +209,15 @@ def test_page_shows_a_timeline_for_a_long_recording(site):
     time.sleep(0.6)
     shot = b.screenshot(ARTEFACTS / "timeline.png")
     assert shot.stat().st_size > 10_000
+    b.js(CAPTURE_DOWNLOADS)
+    downloads = dict(b.wait("return window.__dl.length == 2 ? window.__dl : null"))
+    import json
+
+    from serkit.cli.output import to_csv
+
+    result = json.loads(downloads["long.json"])
+    assert len(result["segments"]) == len(segs)
+    assert_same_csv(downloads["long.csv"], to_csv([result], ["angry", "happy", "sad"], timeline=True))
 
 
 def test_page_explains_errors_in_plain_words(site):
