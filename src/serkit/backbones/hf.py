@@ -282,9 +282,11 @@ def load_backbone(name_or_path: str, *, device: str | torch.device = "cpu",
     Backbone
     """
     from transformers import AutoConfig, AutoModel, WhisperFeatureExtractor, WhisperModel
+    from transformers.utils import logging as hf_logging
 
     from . import offline
 
+    hf_logging.disable_progress_bar()  # no "Loading weights" bars in serkit's own output
     path = str(name_or_path)
     if path in offline.OFFLINE_MODELS and not Path(path).exists():
         path = str(offline.resolve(path))

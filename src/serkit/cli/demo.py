@@ -17,9 +17,12 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-#: RAVDESS actor 12, (emotion code, statement); strong intensity except neutral, which has only normal
-RAVDESS_PLAN = [("01", 1), ("03", 1), ("05", 2), ("04", 2), ("06", 1), ("01", 2), ("07", 1), ("08", 2),
-                ("05", 1), ("03", 2), ("04", 1), ("06", 2), ("07", 2), ("08", 1)]
+#: RAVDESS actor 12, (emotion code, intensity 01 normal / 02 strong, statement 1 or 2); neutral has
+#: only normal intensity
+RAVDESS_PLAN = [("01", "01", 1), ("03", "02", 1), ("05", "02", 2), ("04", "02", 2), ("06", "02", 1),
+                ("01", "01", 2), ("07", "02", 1), ("08", "02", 2), ("05", "01", 1), ("03", "01", 2),
+                ("04", "01", 1), ("06", "01", 2), ("07", "01", 2), ("08", "01", 1), ("05", "02", 1),
+                ("03", "02", 2), ("04", "02", 1), ("07", "02", 2), ("06", "02", 2), ("08", "02", 1)]
 RAVDESS_EMOTIONS = {"01": "neutral", "03": "happy", "04": "sad", "05": "angry", "06": "fear",
                     "07": "disgust", "08": "surprise"}
 #: (text, espeak-ng pitch, speed wpm, amplitude, intended emotion)
@@ -55,12 +58,11 @@ def _write(out: Path, parts: list[np.ndarray], labels: list[str], sr: int = 1600
 def _from_ravdess(root: Path, out: Path) -> tuple[Path, list[dict], str] | None:
     from serkit.io.audio import load_audio
 
-    files = [root / "Actor_12" / f"03-01-{e}-{'01' if e == '01' else '02'}-0{st}-01-12.flac"
-             for e, st in RAVDESS_PLAN]
+    files = [root / "Actor_12" / f"03-01-{e}-{i}-0{st}-01-12.flac" for e, i, st in RAVDESS_PLAN]
     if not all(f.is_file() for f in files):
         return None
     parts = [load_audio(f, trim_silence=True, top_db=35) for f in files]
-    rec, truth = _write(out, parts, [RAVDESS_EMOTIONS[e] for e, _ in RAVDESS_PLAN])
+    rec, truth = _write(out, parts, [RAVDESS_EMOTIONS[e] for e, _, _ in RAVDESS_PLAN])
     return rec, truth, (f"{len(files)} RAVDESS clips of actor 12 (part of the default model's training "
                         "data: see its card for held-out figures)")
 

@@ -61,7 +61,7 @@ def evaluation_summary(name: str, description: str, metrics: dict, run_dir: Path
             "label_set": metrics["label_set"], "classes": metrics["classes"],
             "ua": metrics["ua"], "wa": metrics["wa"], "macro_f1": metrics["macro_f1"],
             "per_class_recall": {c: round(v["recall"], 4) for c, v in metrics["per_class"].items()},
-            "per_corpus_ua": per_corpus, "folds": folds, "run_dir": str(run_dir)}
+            "per_corpus_ua": per_corpus, "folds": folds}
 
 
 def _training_data(manifest: pd.DataFrame, skipped: int) -> dict[str, Any]:
@@ -115,7 +115,7 @@ def train_model(cfg: RunConfig, model_out: str | Path, *, run_dir: str | Path | 
     evaluations, run_dirs = [], []
     if evaluate:
         base = Path(run_dir) if run_dir else Path(cfg.out_dir) / f"{cfg.name}-train"
-        todo = [("main", cfg.description or "the configured protocol", cfg, base / "main")]
+        todo = [("main", f"the recipe's own protocol ({cfg.protocol.kind})", cfg, base / "main")]
         todo += [(ev.name, ev.description, _variant(cfg, ev.overrides), base / ev.name)
                  for ev in cfg.card_evaluations]
         for name, desc, c, rd in todo:

@@ -43,7 +43,7 @@ def render_card(card: dict[str, Any]) -> str:
               "speaker.", "",
               "## Training data", "",
               f"{td.get('utterances', '?')} utterances, {td.get('speakers', '?')} speakers, "
-              f"{td.get('hours', '?')} h ({td.get('skipped_inputs', 0)} inputs skipped).", "",
+              f"{td.get('hours', '?')} h; {td.get('skipped_inputs', 0)} input(s) skipped as unusable.", "",
               "| corpus | utterances | speakers | terms |", "|---|---|---|---|"]
     for c, v in td.get("corpora", {}).items():
         lines.append(f"| {c} | {v['utterances']} | {v['speakers']} | {v.get('licence') or 'own corpus'} |")
