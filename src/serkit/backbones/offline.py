@@ -245,6 +245,14 @@ def _save_tokenizer(folder: Path, tokenizer_json: Path) -> None:
         log.warning("could not build a Whisper tokenizer in %s: %s", folder, exc)
 
 
+def _is_current(folder: Path) -> bool:
+    """True when ``folder`` holds a conversion of the current format version."""
+    try:
+        return json.loads((folder / "serkit_offline.json").read_text()).get("format_version") == _FORMAT_VERSION
+    except (OSError, ValueError):
+        return False
+
+
 def resolve(name: str) -> Path:
     """Return the Hugging Face folder of an offline checkpoint, converting it on first use.
 
@@ -268,13 +276,8 @@ def resolve(name: str) -> Path:
     if name not in OFFLINE_MODELS:
         raise KeyError(f"unknown offline backbone {name!r}; known: {', '.join(OFFLINE_MODELS)}")
     folder = cache_dir() / "backbones" / name
-    marker = folder / "serkit_offline.json"
-    if marker.exists():
-        try:
-            if json.loads(marker.read_text()).get("format_version") == _FORMAT_VERSION:
-                return folder
-        except (OSError, ValueError):
-            pass
+    if _is_current(folder):
+        return folder
     return convert(name, folder)
 
 
@@ -298,13 +301,8 @@ def ct2_model_dir(name: str) -> Path:
     if name not in OFFLINE_MODELS:
         raise KeyError(f"unknown offline backbone {name!r}; known: {', '.join(OFFLINE_MODELS)}")
     folder = cache_dir() / "ct2" / name
-    marker = folder / "serkit_offline.json"
-    if marker.exists():
-        try:
-            if json.loads(marker.read_text()).get("format_version") == _FORMAT_VERSION:
-                return folder
-        except (OSError, ValueError):
-            pass
+    if _is_current(folder):
+        return folder
     spec = OFFLINE_MODELS[name]
     files = ct2_files(name)
     folder.parent.mkdir(parents=True, exist_ok=True)

@@ -60,6 +60,16 @@ def _load(model: Optional[str], segment: Optional[List[str]] = None):
         _fail(str(exc))
 
 
+def _emit(text: str, out: Optional[Path]) -> None:
+    """Results to stdout, or to a file (its folder created)."""
+    if out is None:
+        sys.stdout.write(text)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    err.print(f"written: {out}")
+
+
 def _progress(total: int, quiet: bool) -> Progress:
     return Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                     MofNCompleteColumn(), TimeRemainingColumn(), console=err,
@@ -110,13 +120,7 @@ def predict(paths: List[Path] = typer.Argument(..., help="audio files and/or fol
         else:
             console.print(results_table(results, predictor.classes))
     else:
-        text = render(results, fmt, predictor.classes, timeline)
-        if out is None:
-            sys.stdout.write(text)
-        else:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(text)
-            err.print(f"written: {out}")
+        _emit(render(results, fmt, predictor.classes, timeline), out)
     failed = [r for r in results if "error" in r]
     if failed:
         err.print(f"[yellow]{len(failed)} of {len(results)} file(s) could not be read[/] "
@@ -147,12 +151,7 @@ def subtitles(source: Path = typer.Argument(..., help="audio file"),
         _fail(str(exc))
     except ModuleNotFoundError as exc:
         _fail(str(exc))
-    if out is None:
-        sys.stdout.write(text)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-        err.print(f"written: {out}")
+    _emit(text, out)
 
 
 def models(name: Optional[str] = typer.Argument(None, help="show this model's card")) -> None:

@@ -30,11 +30,8 @@ class AudioError(ValueError):
         self.kind = kind
 
 
-def read(path: str | Path) -> tuple[np.ndarray, int]:
-    """Decode any file libsndfile reads (WAV, FLAC, Ogg/Opus, AIFF even under a .wav name).
-
-    Returns ``(samples [n, channels] float32, sample_rate)``.
-    """
+def check_file(path: str | Path) -> Path:
+    """The checks every reader makes before decoding: exists, is a file, is not empty."""
     path = Path(path)
     if not path.exists():
         raise AudioError(f"{path}: file does not exist", "missing")
@@ -42,6 +39,15 @@ def read(path: str | Path) -> tuple[np.ndarray, int]:
         raise AudioError(f"{path}: is a directory, not an audio file", "bad_input")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: file is empty (0 bytes)", "empty")
+    return path
+
+
+def read(path: str | Path) -> tuple[np.ndarray, int]:
+    """Decode any file libsndfile reads (WAV, FLAC, Ogg/Opus, AIFF even under a .wav name).
+
+    Returns ``(samples [n, channels] float32, sample_rate)``.
+    """
+    path = check_file(path)
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:

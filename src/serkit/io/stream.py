@@ -14,7 +14,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .audio import TARGET_SR, AudioError
+from .audio import TARGET_SR, AudioError, check_file
 
 __all__ = ["Source", "stream", "source_name"]
 
@@ -25,16 +25,6 @@ Source = str | Path | tuple[np.ndarray, int]
 def source_name(source: Source) -> str | None:
     """The path of a file source as a string; None for an in-memory array."""
     return None if isinstance(source, tuple) else str(source)
-
-
-def _check_file(path: Path) -> None:
-    # the same checks, with the same messages, as serkit.io.audio.read
-    if not path.exists():
-        raise AudioError(f"{path}: file does not exist", "missing")
-    if path.is_dir():
-        raise AudioError(f"{path}: is a directory, not an audio file", "bad_input")
-    if path.stat().st_size == 0:
-        raise AudioError(f"{path}: file is empty (0 bytes)", "empty")
 
 
 def _mono(data: np.ndarray) -> np.ndarray:
@@ -121,7 +111,7 @@ def stream(source: Source, block_s: float = 30.0,
     else:
         path = Path(source)
         name = str(path)
-        _check_file(path)
+        check_file(path)
         blocks = _file_blocks(path, block_s)
     resampler = None
     pos_in = pos_out = 0
