@@ -26,7 +26,7 @@ def test_listing_and_help_import_no_heavy_libraries():
     code = ("import sys\nfrom typer.testing import CliRunner\nfrom serkit.cli import app\n"
             "r = CliRunner().invoke(app, ['list'])\nassert r.exit_code == 0, r.output\n"
             "assert 'cnn4' in r.output and 'ssl_probe' in r.output and 'egemaps' in r.output, r.output\n"
-            "print(sorted(m for m in ('torch', 'opensmile', 'transformers', 'lightning') if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'opensmile', 'transformers', 'lightning', 'sklearn') if m in sys.modules))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "[]"

@@ -12,8 +12,6 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import (LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold,
-                                     StratifiedShuffleSplit)
 
 
 class SpeakerOverlapError(RuntimeError):
@@ -65,6 +63,8 @@ def _need_speakers(manifest: pd.DataFrame, n: int, kind: str) -> np.ndarray:
 @register("group_kfold", True, "speaker-independent {n} {folds} (speaker-grouped, label-stratified)")
 def group_kfold(manifest: pd.DataFrame, *, n_folds: int = 5, seed: int = 42, **_) -> list[Fold]:
     _need_speakers(manifest, n_folds, "group_kfold")
+    from sklearn.model_selection import StratifiedGroupKFold  # scikit-learn loads only when folds are made
+
     splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     y, g = manifest["label"].astype(str).to_numpy(), _speakers(manifest)
     return [Fold(f"fold{i + 1}", tr, te)
@@ -76,6 +76,8 @@ def loso(manifest: pd.DataFrame, **_) -> list[Fold]:
     _need_speakers(manifest, 2, "loso")
     g = _speakers(manifest)
     folds = []
+    from sklearn.model_selection import LeaveOneGroupOut
+
     for tr, te in LeaveOneGroupOut().split(np.zeros(len(g)), groups=g):
         folds.append(Fold(f"test_{g[te[0]]}", tr, te))
     return folds
@@ -235,9 +237,13 @@ def random_split(manifest: pd.DataFrame, *, n_folds: int = 1, test_size: float =
                  seed: int = 42, **_) -> list[Fold]:
     y = manifest["label"].astype(str).to_numpy()
     if n_folds <= 1:
+        from sklearn.model_selection import StratifiedShuffleSplit
+
         sss = StratifiedShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
         tr, te = next(sss.split(np.zeros(len(y)), y))
         return [Fold("random", np.sort(tr), np.sort(te))]
+    from sklearn.model_selection import StratifiedKFold
+
     skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     return [Fold(f"fold{i + 1}", tr, te) for i, (tr, te) in enumerate(skf.split(np.zeros(len(y)), y))]
 
