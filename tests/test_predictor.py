@@ -261,3 +261,49 @@ def test_demo_runs_on_synthesised_speech_without_the_corpora(model_dir, tmp_path
     tl = json.loads((tmp_path / "demo" / "timeline.json").read_text())
     assert tl["duration"] > 45 and any(s["label"] for s in tl["segments"])
     assert "-->" in (tmp_path / "demo" / "recording.srt").read_text()
+
+
+@pytest.mark.parametrize("family", ["cnn", "ssl_probe"])
+def test_other_model_families_serve_through_the_predictor(family, tmp_path):
+    """A CNN on spectrograms and an SSL probe on a (tiny, random, local) Whisper encoder: train →
+    model dir → Predictor in a fresh process, with the backbone's weights checksum verified."""
+    from test_ssl_features import _save_whisper
+
+    csv_path = synthetic_corpus(tmp_path / "corpus", speakers=3, per_label=3)
+    if family == "cnn":
+        feats = "{kind: melimage, params: {size: 32}, n_jobs: 1}"
+        model = "{name: cnn3, params: {max_epochs: 2, batch_size: 8, patience: null, progress_bar: false}}"
+    else:
+        bb = _save_whisper(tmp_path / "tiny_whisper")
+        feats = f"{{kind: ssl, params: {{backbone: {bb}, pooling: meanstd, layers: all}}, n_jobs: 1}}"
+        model = "{name: ssl_probe, params: {n_layers: 3, layer: 2, clf: logreg}}"
+    cfg = tmp_path / "recipe.yaml"
+    cfg.write_text(f"""
+name: {family}
+data: {{corpora: [{{name: csv, root: {csv_path}}}]}}
+audio: {{duration_s: 0.8}}
+features: {feats}
+model: {model}
+""")
+    out = tmp_path / "model"
+    res = runner.invoke(app, ["train", str(cfg), "--out", str(out), "--no-eval", "--quiet",
+                              "-o", f"features.cache_dir={tmp_path / 'cache'}"])
+    assert res.exit_code == 0, res.output
+    card = json.loads((out / "model.json").read_text())
+    assert (card["backbone"] is None) == (family == "cnn")
+    clip = write(tmp_path / "c.wav", tone(330, 0.8, amp=0.6, seed=7))
+    code = ("import json, sys\nfrom serkit import Predictor\nfrom serkit.config import SegmentConfig\n"
+            "p = Predictor.load(sys.argv[1], segments=SegmentConfig(vad='energy'))\n"
+            "print(json.dumps(p.predict_files(sys.argv[2:])))")
+    res = subprocess.run([sys.executable, "-c", code, str(out), str(clip)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    r = json.loads(res.stdout.strip().splitlines()[-1])[0]
+    assert r["label"] in ("angry", "happy", "sad") and abs(sum(r["scores"].values()) - 1) < 1e-4
+    if family == "ssl_probe":   # a different encoder behind the same name is refused
+        card["backbone"]["checksum"] = "0" * 64
+        (out / "model.json").write_text(json.dumps(card))
+        from serkit import Predictor
+        from serkit.inference.modeldir import ModelError
+
+        with pytest.raises(ModelError, match="different weights"):
+            Predictor.load(out)
