@@ -381,7 +381,7 @@ def fit_network(network: nn.Module, train_data: Dataset | DataLoader,
     resume_path = str(last) if (config.checkpoint_dir and config.resume and last.exists()) else None
     start_epoch = 0
     if resume_path:
-        state = torch.load(resume_path, map_location="cpu", weights_only=False)
+        state = torch.load(resume_path, map_location="cpu", weights_only=True)
         start_epoch = int(state.get("epoch", -1)) + 1
     with _preserve_determinism_flag(), warnings.catch_warnings(), _quiet_lightning(show_bar):
         for msg in (".*does not have many workers.*", ".*exists and is not empty.*", ".*LeafSpec.*",
@@ -403,7 +403,7 @@ def fit_network(network: nn.Module, train_data: Dataset | DataLoader,
     if ckpt_cb.best_model_score is not None:
         best_loss = float(ckpt_cb.best_model_score)
     if config.restore_best and best_path and Path(best_path).exists():
-        state = torch.load(best_path, map_location="cpu", weights_only=False)
+        state = torch.load(best_path, map_location="cpu", weights_only=True)
         module.load_state_dict(state["state_dict"])
         best_epoch = int(state.get("epoch", -1)) + 1
     if config.bn_recalibration:
