@@ -174,7 +174,8 @@ def write(out: str, rows: dict) -> None:
     for r in inductive:
         t = twin.get(r["name"])
         lines.append(f"| {'+'.join(r['corpora'])} | {r['system']} | {r['variant']} | {_proto(r['protocol'])} | "
-                     f"{pct(r['ua'])} | {pct(r['wa'])} | {pct(r['macro_f1'])} | {r['wall_time_s']:.0f} | "
+                     f"{pct(r['ua'])} | {pct(r['wa'])} | {pct(r['macro_f1'])} | {r['wall_time_s']:.0f}"
+                     f"{' †' if r.get('note') else ''} | "
                      f"{'–' if t is None else pct(t['ua'])} | {_published(r['published'])} |")
     if transductive:
         lines += ["", "## Transductive (test-time speaker normalisation; not comparable with the table above)", "",
@@ -189,6 +190,11 @@ def write(out: str, rows: dict) -> None:
                          f"{r['wall_time_s']:.0f} |")
     skipped = {(s["path"], s["kind"]) for r in rows.values() for s in r.get("skipped", [])}
     lines += ["", "## Notes", ""]
+    notes: dict[str, list[str]] = {}
+    for r in inductive + transductive:
+        if r.get("note"):
+            notes.setdefault(r["note"], []).append(f"`{r['name']}`")
+    lines += [f"- † {', '.join(names)}: {note}" for note, names in notes.items()]
     if skipped:
         lines.append("- Inputs skipped (listed in each run's metrics.json): " +
                      "; ".join(f"`{p}` ({k})" for p, k in sorted(skipped)) + ".")
