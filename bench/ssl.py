@@ -272,7 +272,16 @@ def write(out: str, rows: dict) -> None:
             corpus, bb, _ = k.split("/")
             lines.append(f"| {corpus} | {bb} | {r['files']} | {r['audio_s']} | {r['wall_s']} | "
                          f"{r.get('audio_s_per_wall_s', 'cached')} | {r.get('note', '')} |")
-    skipped = sorted({(s["path"], s["kind"]) for r in results.values() for s in r.get("skipped", [])})
+    skipped: dict[tuple[str, str], set[str]] = {}
+    for r in results.values():
+        for sk in r.get("skipped", []):
+            skipped.setdefault((sk["path"], sk["kind"]), set()).add(r["backbone"])
+    used: dict[str, dict[int, set[str]]] = {}  # corpus -> rows used -> backbones
+    for r in results.values():
+        if r.get("rows_used") is not None:
+            used.setdefault(r["corpus"], {}).setdefault(r["rows_used"], set()).add(r["backbone"])
+    uneven = [f"{c}: " + ", ".join(f"{n} rows ({', '.join(sorted(b))})" for n, b in sorted(u.items()))
+              for c, u in used.items() if len(u) > 1]
     lines += ["", "## Notes", "",
               "- Variants: `default` = `configs/bench/<corpus>_<backbone>.yaml` as shipped (inductive): the "
               "layer(s) are chosen among single layers 1..L-1, the concatenations of layers 1-3, 2-4 and "
@@ -282,8 +291,13 @@ def write(out: str, rows: dict) -> None:
               "SVM for logistic regression; `emobox` runs the published EmoBox partition as is, declared "
               "speaker-dependent where it shares speakers (EmoDB, CREMA-D).",
               "- " + ("Inputs skipped (listed in each run's metrics.json): " +
-                      "; ".join(f"`{p}` ({k})" for p, k in skipped) + "." if skipped
-                      else "No input file was skipped in these runs."),
+                      "; ".join(f"`{p}` ({k}; {', '.join(sorted(b))} runs)" for (p, k), b in sorted(skipped.items()))
+                      + "." if skipped else "No input file was skipped in these runs."),
+              *([("- Runs of one corpus that used different numbers of utterances: " + "; ".join(uneven) +
+                  ". Features served from the feature cache are not re-checked for silence / length "
+                  "(serkit.features.extract), so a clip whose features were cached by an earlier session is "
+                  "still used where a fresh extraction skips it.")]
+                if uneven else []),
               "- RAVDESS (1200 training files per fold) is too slow for that grid on this machine: its configs "
               "search single layers only (whisper-tiny: C in {1, 10}; whisper-base: C fixed to 10).",
               "- Extraction: with torch at 2 threads on the loaded 2-core machine the threads oversubscribe; "
