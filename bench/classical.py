@@ -87,7 +87,23 @@ def make_row(m: dict, name: str, system: str, variant: str, overrides: list[str]
             "ua": m["ua"], "wa": m["wa"], "macro_f1": m["macro_f1"], "wall_time_s": m["wall_time_s"],
             "published": m.get("published"), "overrides": overrides,
             "rows_used": (m.get("accounting") or {}).get("rows_used"),
-            "skipped": [{"path": s["path"], "kind": s["kind"]} for s in skipped]}
+            "skipped": [{"path": s["path"], "kind": s["kind"]} for s in skipped],
+            "n_classes": len(m.get("classes") or []),
+            "folds": [{"fold": f.get("fold"), "ua": f["ua"], "test_speakers": f.get("test_speakers")}
+                      for f in m["folds"]]}
+
+
+def below_chance(rows) -> list[str]:
+    """Runs with a fold whose UA is below chance (1 / number of classes), as table notes."""
+    out = []
+    for r in rows:
+        n = r.get("n_classes") or 0
+        bad = [f for f in r.get("folds", []) if n and f["ua"] < 1.0 / n]
+        if bad:
+            folds = ", ".join(f"{f['fold']} (test {'+'.join(map(str, f.get('test_speakers') or []))}) "
+                              f"UA {100 * f['ua']:.1f}" for f in bad)
+            out.append(f"`{r['name']}`: {folds} (chance {100 / n:.1f})")
+    return out
 
 
 def main() -> None:
@@ -195,6 +211,12 @@ def write(out: str, rows: dict) -> None:
         if r.get("note"):
             notes.setdefault(r["note"], []).append(f"`{r['name']}`")
     lines += [f"- † {', '.join(names)}: {note}" for note, names in notes.items()]
+    low = below_chance(inductive + transductive)
+    if low:
+        lines.append("- Folds below chance UA: " + "; ".join(low) + ". Without any per-speaker "
+                     "normalisation, the raw eGeMAPS / handcrafted features of an unseen voice can fall outside "
+                     "what the classifier learnt from a few training speakers (SAVEE has 4 speakers, one per "
+                     "test fold; TESS 2).")
     if skipped:
         lines.append("- Inputs skipped (listed in each run's metrics.json): " +
                      "; ".join(f"`{p}` ({k})" for p, k in sorted(skipped)) + ".")
