@@ -3,11 +3,18 @@
 For each corpus and backbone: extract every hidden layer, mean+std pooled, once (timed: audio
 seconds per wall second), then run ``configs/bench/<corpus>_<backbone>.yaml`` with ``serkit run``'s
 pipeline. The layer and C are chosen by a speaker-grouped inner grid search on the training folds
-only. Writes bench/results/ssl.md beside the EmoBox published figures; run directories go to
-runs/bench/.
+only. Writes bench/results/ssl.md (+ ssl.json, the rows it is built from) beside the EmoBox
+published figures; run directories go to runs/bench/<corpus>_<backbone>[_<variant>]/.
 
-    .venv/bin/python bench/ssl.py [--corpora emodb savee] [--backbones whisper_base whisper_tiny]
-                                  [--extract-only] [--variants default logreg no_spknorm]
+Variants: ``default`` is the config as shipped (inductive: nothing is fitted on test utterances);
+``transductive`` adds ``-o features.test_time_speaker_norm=true`` (every speaker, test speakers
+included, is z-normalised with its own statistics: the run uses the test speakers' unlabelled
+utterances). Transductive figures are never ranked with inductive ones: the tables show them in a
+separate, labelled column and table.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/ssl.py [--corpora emodb savee]
+        [--backbones whisper_base whisper_tiny] [--extract-only] [--threads 1]
+        [--variants default transductive single logreg emobox] [--from-runs]
 """
 from __future__ import annotations
 
@@ -21,16 +28,14 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != _HERE
 import argparse  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path
+from pathlib import Path  # noqa: E402
 
-import torch
-from rich.console import Console
+import torch  # noqa: E402
+from rich.console import Console  # noqa: E402
 
-from serkit.config import load_config
-from serkit.evaluation.protocol import load_manifest, run_experiment
-from serkit.features import ssl as ssl_features
-from serkit.features.base import make_extractor
-from serkit.features.extract import extract_manifest
+from serkit.config import TRANSDUCTIVE_NOTE, load_config  # noqa: E402
+from serkit.evaluation.protocol import load_manifest, run_experiment  # noqa: E402
+from serkit.features.pipeline import FeaturePipeline  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPORA = ["emodb", "savee", "ravdess", "tess", "cremad"]
@@ -46,8 +51,8 @@ EMOBOX = {
 TARGETS = {"ravdess": 80.0, "emodb": 96.0, "cremad": 78.0, "savee": 77.0}
 #: variant -> overrides on the corpus config
 VARIANTS = {
-    "default": [],
-    "no_spknorm": ["features.speaker_norm=false"],
+    "default": [],  # inductive, as shipped
+    "transductive": ["features.test_time_speaker_norm=true"],
     # single layers only (the configs' grid also has concatenations and the layer average)
     "single": ["model.grid={layer__layer: %(layers)s, clf__C: [1.0, 10.0]}"],
     "logreg": ["model.params={n_layers: %(L)d, clf: logreg, C: 0.1, tol: 0.001, max_iter: 300}",
@@ -58,6 +63,14 @@ VARIANTS = {
 }
 
 
+def variant_label(r: dict) -> str:
+    """What a table row says about its variant (transductive rows carry TRANSDUCTIVE_NOTE)."""
+    if r["transductive"]:
+        note = r.get("transductive_note") or TRANSDUCTIVE_NOTE
+        return note if r["variant"] == "transductive" else f"{r['variant']}; {note}"
+    return f"{r['variant']} (inductive)"
+
+
 def pct(m: dict) -> str:
     return f"{100 * m['mean']:.1f} ± {100 * m['std']:.1f}"
 
@@ -66,12 +79,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--corpora", nargs="*", default=CORPORA)
     ap.add_argument("--backbones", nargs="*", default=["whisper_base"])
-    ap.add_argument("--variants", nargs="*", default=["default"], choices=list(VARIANTS))
+    ap.add_argument("--variants", nargs="*", default=["default", "transductive"], choices=list(VARIANTS))
     ap.add_argument("--extract-only", action="store_true")
     ap.add_argument("--from-runs", action="store_true",
                     help="only collect existing runs/bench/<name>/metrics.json into the tables")
+    ap.add_argument("--skip-existing", action="store_true",
+                    help="collect runs that already have runs/bench/<name>/metrics.json instead of rerunning them")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "ssl.md"))
-    ap.add_argument("--threads", type=int, default=2, help="torch threads for the backbone and probes")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for the backbone and probes")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     threads_ov = [f"features.params.num_threads={args.threads}"]
@@ -97,21 +112,25 @@ def main() -> None:
                     mj = ROOT / "runs" / "bench" / name / "metrics.json"
                     if mj.exists():
                         run_cfg = load_config(mj.parent / "config.yaml", [])
-                        rows[f"{corpus}/{bb}/{v}"] = _row(json.loads(mj.read_text()), corpus, bb, v, [],
+                        ov = [o % {"L": int(run_cfg.model.params.get("n_layers", 7)),
+                                   "layers": list(range(1, int(run_cfg.model.params.get("n_layers", 7))))}
+                              for o in VARIANTS[v]]
+                        rows[f"{corpus}/{bb}/{v}"] = _row(json.loads(mj.read_text()), corpus, bb, v, ov,
                                                           run_cfg.model)
                 save()
                 continue
-            manifest, _ = load_manifest(cfg)
-            ext = make_extractor(cfg.features.kind, cfg.features.params)
+            manifest, _, _ = load_manifest(cfg)
+            pipe = FeaturePipeline.from_config(cfg.audio, cfg.features).fit(manifest)
+            ext = pipe.extractors[0]
             console.rule(f"{corpus} {bb}: extraction ({len(manifest)} files)")
             te = time.time()
-            res = extract_manifest(manifest, ext, cfg.audio.model_dump(), cache_dir=cfg.features.cache_dir,
-                                   n_jobs=1, progress=True)
+            fs = pipe.transform_manifest(manifest, progress=True, log=console.print)
             wall = time.time() - te
             audio_s = float(manifest["duration"].sum())
-            fresh = len(manifest) - res.cached
+            fresh = ext.backbone_calls
             speed = {"files": len(manifest), "fresh": fresh, "audio_s": round(audio_s, 1),
-                     "wall_s": round(wall, 1), "backbone_calls": ext.backbone_calls}
+                     "wall_s": round(wall, 1), "backbone_calls": ext.backbone_calls,
+                     "skipped": len(fs.skipped)}
             key_x = f"{corpus}/{bb}/extraction"
             known = json.loads(results_json.read_text()) if results_json.exists() else {}
             if ext.backbone_calls > 0.5 * len(manifest):  # a real (not cached) extraction
@@ -135,6 +154,11 @@ def main() -> None:
                 ov = [o % {"L": L, "layers": list(range(1, L))} for o in VARIANTS[v]]
                 name = f"{corpus}_{bb}" + ("" if v == "default" else f"_{v}")
                 c = load_config(cfg_path, ov + [f"name={name}", "report=false"] + threads_ov)
+                mj = ROOT / "runs" / "bench" / name / "metrics.json"
+                if args.skip_existing and mj.is_file():
+                    rows[f"{corpus}/{bb}/{v}"] = _row(json.loads(mj.read_text()), corpus, bb, v, ov, c.model)
+                    save()
+                    continue
                 console.rule(name)
                 r = run_experiment(c, ROOT / "runs" / "bench" / name, progress=False, console=console)
                 rows[f"{corpus}/{bb}/{v}"] = _row(r.metrics, corpus, bb, v, ov, c.model)
@@ -149,53 +173,96 @@ def _row(m: dict, corpus: str, bb: str, v: str, ov: list[str], model=None) -> di
     fixed = None
     if model is not None and not model.grid:
         fixed = model.params.get("layer")
-    return {"corpus": corpus, "backbone": bb, "variant": v, "ua": m["ua"], "wa": m["wa"],
-            "macro_f1": m["macro_f1"], "wall_time_s": m["wall_time_s"], "protocol": m["protocol"],
-            "overrides": ov, "best_params": [f.get("best_params") for f in m["folds"]], "fixed_layer": fixed}
+    p = m["protocol"]
+    transductive = bool(p.get("transductive"))
+    if transductive != (v == "transductive"):
+        raise ValueError(f"{corpus}/{bb}/{v}: the run says transductive={transductive}")
+    skipped = (m.get("accounting") or {}).get("skipped") or []
+    return {"corpus": corpus, "backbone": bb, "variant": v, "transductive": transductive,
+            "transductive_note": p.get("transductive_note"), "ua": m["ua"], "wa": m["wa"],
+            "macro_f1": m["macro_f1"], "wall_time_s": m["wall_time_s"], "protocol": p,
+            "overrides": ov, "best_params": [f.get("best_params") for f in m["folds"]], "fixed_layer": fixed,
+            "rows_used": (m.get("accounting") or {}).get("rows_used"),
+            "skipped": [{"path": s["path"], "kind": s["kind"]} for s in skipped]}
+
+
+def _proto(p: dict) -> str:
+    return f"{p['kind']} ({p['n_folds']} fold{'' if p['n_folds'] == 1 else 's'}, " + \
+        ("speaker-independent)" if p["speaker_independent"] else "**speaker-dependent**)")
+
+
+def _chosen(r: dict) -> str:
+    if r.get("fixed_layer") is not None:
+        return f"{r['fixed_layer']} (fixed a priori, no search)"
+    return ", ".join(str((bp or {}).get("layer__layer", "-")).replace(", ", "+") for bp in r["best_params"])
+
+
+def _order(r: dict) -> tuple:
+    c = CORPORA.index(r["corpus"]) if r["corpus"] in CORPORA else 99
+    return (c, r["backbone"], r["variant"] != "default", r["variant"])
 
 
 def write(out: str, rows: dict) -> None:
+    """ssl.md: inductive rows (headline, with the transductive UA of the same config in a labelled
+    column), the transductive rows in their own table, best inductive config per corpus, speeds."""
+    results = {k: r for k, r in rows.items() if not k.endswith("/extraction")}
+    inductive = sorted((r for r in results.values() if not r["transductive"]), key=_order)
+    transductive = sorted((r for r in results.values() if r["transductive"]), key=_order)
+    twin = {(r["corpus"], r["backbone"]): r for r in transductive if r["variant"] == "transductive"}
+
+    def twin_ua(r: dict) -> str:
+        t = twin.get((r["corpus"], r["backbone"])) if r["variant"] == "default" else None
+        return "–" if t is None else pct(t["ua"])
+
     lines = ["# Frozen Whisper encoders + linear probe (bench/ssl.py)", "",
              "Every hidden layer of the (offline) Whisper encoder is mean+std pooled over the valid frames "
              "and cached once; a speaker-grouped inner grid search on the training folds picks the layer "
-             "and C (the test fold never drives selection); features are z-normalised per speaker (no "
-             "labels) unless noted. UA = balanced accuracy, WA = accuracy; % mean ± std over outer folds. "
-             "Wall time on the 2-core CPU machine, probe only (features cached; see the notes for load). Default probe: RBF SVM (C in {1, 10}); EmoBox column: published frozen-encoder UA (Ma et al. 2024).", "",
-             "| corpus | backbone | variant | protocol | UA % | WA % | macro-F1 % | layers chosen (per fold) | wall s | EmoBox UA % (W2V2-b / HuBERT-b / WavLM-L / Whisper-L-v3) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    results = {k: r for k, r in rows.items() if not k.endswith("/extraction")}
-
-    def order(item):
-        r = item[1]
-        c = CORPORA.index(r["corpus"]) if r["corpus"] in CORPORA else 99
-        return (c, r["backbone"], r["variant"] != "default", r["variant"])
-
-    for k, r in sorted(results.items(), key=order):
-        p = r["protocol"]
-        proto = f"{p['kind']} ({p['n_folds']} fold{'' if p['n_folds'] == 1 else 's'}, " + \
-            ("speaker-independent)" if p["speaker_independent"] else "**speaker-dependent**)")
-        if r.get("fixed_layer") is not None:
-            chosen = f"{r['fixed_layer']} (fixed a priori, no search)"
-        else:
-            chosen = ", ".join(str((bp or {}).get("layer__layer", "-")).replace(", ", "+")
-                               for bp in r["best_params"])
-        e = EMOBOX.get(r["corpus"], {})
-        pub = " / ".join(f"{v:.1f}" for v in e.values())
-        lines.append(f"| {r['corpus']} | {r['backbone']} | {r['variant']} | {proto} | {pct(r['ua'])} | "
-                     f"{pct(r['wa'])} | {pct(r['macro_f1'])} | {chosen} | {r['wall_time_s']:.0f} | {pub} |")
-    lines += ["", "## Best configuration per corpus against the targets", "",
-              "The best `default` row per corpus (its config reproduces it with `serkit run`); the target is "
-              "the issue's UA goal, the last column EmoBox's best published frozen-encoder UA.", "",
-              "| corpus | best UA % | config | target UA % | met | EmoBox best UA % |", "|---|---|---|---|---|---|"]
+             "and C (the test fold never drives selection). UA = balanced accuracy, WA = accuracy; % mean "
+             "± std over outer folds. Wall time on the 2-core CPU machine (shared with other jobs), probe "
+             "only (features cached), torch 1 thread. Default probe: RBF SVM (C in {1, 10}); EmoBox "
+             "column: published frozen-encoder UA (Ma et al. 2024).", "",
+             "## Inductive (headline)", "",
+             "Nothing is fitted on test utterances: the probe's StandardScaler is fitted on the training "
+             "folds only. The `transductive UA` column is the same configuration run with "
+             f"`-o features.test_time_speaker_norm=true` ({TRANSDUCTIVE_NOTE}); it is shown for reference "
+             "and never ranked against the inductive figures.", "",
+             "| corpus | backbone | variant | protocol | UA % | WA % | macro-F1 % | layers chosen (per fold) | "
+             "wall s | transductive UA % (test-time speaker norm; not comparable) | "
+             "EmoBox UA % (W2V2-b / HuBERT-b / WavLM-L / Whisper-L-v3) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in inductive:
+        pub = " / ".join(f"{v:.1f}" for v in EMOBOX.get(r["corpus"], {}).values())
+        lines.append(f"| {r['corpus']} | {r['backbone']} | {variant_label(r)} | {_proto(r['protocol'])} | "
+                     f"{pct(r['ua'])} | {pct(r['wa'])} | {pct(r['macro_f1'])} | {_chosen(r)} | "
+                     f"{r['wall_time_s']:.0f} | {twin_ua(r)} | {pub} |")
+    if transductive:
+        lines += ["", "## Transductive (test-time speaker normalisation; not comparable with the table above)", "",
+                  "The same configurations with `-o features.test_time_speaker_norm=true`: each speaker's "
+                  "features, the test speakers' included, are z-normalised with that speaker's own statistics "
+                  "before the probe. Every row here is "
+                  f"*{TRANSDUCTIVE_NOTE}*; a deployed model never has those statistics.", "",
+                  "| corpus | backbone | variant | protocol | UA % | WA % | macro-F1 % | layers chosen (per fold) | wall s |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in transductive:
+            lines.append(f"| {r['corpus']} | {r['backbone']} | {variant_label(r)} | {_proto(r['protocol'])} | "
+                         f"{pct(r['ua'])} | {pct(r['wa'])} | {pct(r['macro_f1'])} | {_chosen(r)} | "
+                         f"{r['wall_time_s']:.0f} |")
+    lines += ["", "## Best inductive configuration per corpus against the targets", "",
+              "The best `default (inductive)` row per corpus (its config reproduces it with `serkit run`); "
+              "transductive runs are not candidates. The target is the issue's UA goal, the last column "
+              "EmoBox's best published frozen-encoder UA.", "",
+              "| corpus | best inductive UA % | config | target UA % | met | "
+              "transductive UA % of that config (not ranked) | EmoBox best UA % |",
+              "|---|---|---|---|---|---|---|"]
     for corpus in CORPORA:
-        cand = [r for r in results.values() if r["corpus"] == corpus and r["variant"] == "default"]
+        cand = [r for r in inductive if r["corpus"] == corpus and r["variant"] == "default"]
         if not cand:
             continue
         best = max(cand, key=lambda r: r["ua"]["mean"])
         tgt = TARGETS.get(corpus)
         met = "–" if tgt is None else ("yes" if 100 * best["ua"]["mean"] >= tgt else "**no**")
         lines.append(f"| {corpus} | {pct(best['ua'])} | `configs/bench/{corpus}_{best['backbone']}.yaml` | "
-                     f"{'–' if tgt is None else f'≥ {tgt:.0f}'} | {met} | "
+                     f"{'–' if tgt is None else f'≥ {tgt:.0f}'} | {met} | {twin_ua(best)} | "
                      f"{max(EMOBOX.get(corpus, {0: 0}).values()):.1f} |")
     lines += ["", "## Extraction speed (all layers, one file at a time, CPU; shared machine, so indicative only)", "",
               "| corpus | backbone | files | audio s | wall s | audio s / wall s | note |",
@@ -205,14 +272,32 @@ def write(out: str, rows: dict) -> None:
             corpus, bb, _ = k.split("/")
             lines.append(f"| {corpus} | {bb} | {r['files']} | {r['audio_s']} | {r['wall_s']} | "
                          f"{r.get('audio_s_per_wall_s', 'cached')} | {r.get('note', '')} |")
+    skipped: dict[tuple[str, str], set[str]] = {}
+    for r in results.values():
+        for sk in r.get("skipped", []):
+            skipped.setdefault((sk["path"], sk["kind"]), set()).add(r["backbone"])
+    used: dict[str, dict[int, set[str]]] = {}  # corpus -> rows used -> backbones
+    for r in results.values():
+        if r.get("rows_used") is not None:
+            used.setdefault(r["corpus"], {}).setdefault(r["rows_used"], set()).add(r["backbone"])
+    uneven = [f"{c}: " + ", ".join(f"{n} rows ({', '.join(sorted(b))})" for n, b in sorted(u.items()))
+              for c, u in used.items() if len(u) > 1]
     lines += ["", "## Notes", "",
-              "- Variants: `default` = `configs/bench/<corpus>_<backbone>.yaml`: the layer(s) are chosen "
-              "among single layers 1..L-1, the concatenations of layers 1-3, 2-4 and 1..L-1, and the layer "
-              "average, with C in {1, 10}, by a 3-fold speaker-grouped inner CV on the training folds; "
-              "`single` restricts the grid to single layers; `no_spknorm` turns off per-speaker "
-              "z-normalisation; `logreg` swaps the RBF SVM for logistic regression; `emobox` runs the "
-              "published EmoBox partition as is, declared speaker-dependent where it shares speakers "
-              "(EmoDB, CREMA-D).",
+              "- Variants: `default` = `configs/bench/<corpus>_<backbone>.yaml` as shipped (inductive): the "
+              "layer(s) are chosen among single layers 1..L-1, the concatenations of layers 1-3, 2-4 and "
+              "1..L-1, and the layer average, with C in {1, 10}, by a 3-fold speaker-grouped inner CV on the "
+              "training folds; `transductive` = the same with `-o features.test_time_speaker_norm=true` "
+              f"({TRANSDUCTIVE_NOTE}); `single` restricts the grid to single layers; `logreg` swaps the RBF "
+              "SVM for logistic regression; `emobox` runs the published EmoBox partition as is, declared "
+              "speaker-dependent where it shares speakers (EmoDB, CREMA-D).",
+              "- " + ("Inputs skipped (listed in each run's metrics.json): " +
+                      "; ".join(f"`{p}` ({k}; {', '.join(sorted(b))} runs)" for (p, k), b in sorted(skipped.items()))
+                      + "." if skipped else "No input file was skipped in these runs."),
+              *([("- Runs of one corpus that used different numbers of utterances: " + "; ".join(uneven) +
+                  ". Features served from the feature cache are not re-checked for silence / length "
+                  "(serkit.features.extract), so a clip whose features were cached by an earlier session is "
+                  "still used where a fresh extraction skips it.")]
+                if uneven else []),
               "- RAVDESS (1200 training files per fold) is too slow for that grid on this machine: its configs "
               "search single layers only (whisper-tiny: C in {1, 10}; whisper-base: C fixed to 10).",
               "- Extraction: with torch at 2 threads on the loaded 2-core machine the threads oversubscribe; "
@@ -222,32 +307,29 @@ def write(out: str, rows: dict) -> None:
               "- TESS (`loso`) has one training speaker per fold, so no speaker-grouped inner CV is possible: "
               "its config fixes the layer (not chosen on TESS).",
               "- EmoBox figures come from much larger frozen encoders (Whisper large-v3: 32 layers, 1.5 B "
-              "parameters) on the EmoBox folds; EmoBox's EmoDB folds are speaker-dependent, serkit's `default` "
-              "EmoDB rows are speaker-independent (group_kfold), so that comparison favours EmoBox. The "
-              "`emobox` variant runs the published partitions themselves (`serkit run "
-              "configs/bench/<corpus>_whisper_tiny.yaml -o protocol.kind=emobox -o protocol.n_folds=null "
-              "-o protocol.speaker_dependent=true`).",
+              "parameters) on the EmoBox folds, and EmoBox does not normalise per test speaker; EmoBox's EmoDB "
+              "folds are speaker-dependent, serkit's `default` EmoDB rows are speaker-independent "
+              "(group_kfold), so that comparison favours EmoBox. The `emobox` variant runs the published "
+              "partitions themselves (`serkit run configs/bench/<corpus>_whisper_tiny.yaml -o "
+              "protocol.kind=emobox -o protocol.n_folds=null -o protocol.speaker_dependent=true`).",
               "- TESS: EmoBox's TESS split (2100 / 700) puts both speakers in train and test, so its ~98-100 % "
               "are speaker-dependent; serkit's TESS row trains on one speaker and tests on the other, a much "
-              "harder task (the two speakers differ in age, and per-speaker normalisation sees only one "
-              "training voice).",
+              "harder task (the two speakers differ in age).",
               "- CREMA-D: the EmoBox CREMA-D partition shares all 91 actors between train and test (see the "
               "top-level README), so serkit's row uses 5 folds grouped by actor. Its configs fix the layer "
-              "(layer 2, the one most often chosen by the inner searches on RAVDESS / SAVEE / EmoDB) and C = 10 a priori, to keep the CPU cost down; nothing is tuned "
-              "on CREMA-D.",
-              "- Wall times: the whisper-tiny.en TESS and CREMA-D rows ran on the otherwise idle 2-core "
-              "machine, the whisper-base ones beside one 1-thread CNN job; the others on the same machine "
-              "shared with other benchmark jobs.",
+              "(layer 2, the one most often chosen by the inner searches on RAVDESS / SAVEE / EmoDB) and "
+              "C = 10 a priori, to keep the CPU cost down; nothing is tuned on CREMA-D.",
               "- Fine-tuning: no GPU machine was lent to this task, so whisper-base was not fine-tuned on "
               "RAVDESS (`configs/bench/ravdess_whisper_base_finetune.yaml` is the run to make on one). On the "
               "CPU, `serkit run configs/bench/emodb_whisper_tiny_finetune_cpu.yaml -o protocol.max_folds=1` "
               "(whisper-tiny.en, last 2 layers at lr 5e-5, attention pooling + MLP head at 1e-3, 10 epochs, "
               "1 thread, 394 s) reached UA 80.1 on EmoDB fold 1 (test speakers 03, 14), where the frozen "
-              "encoder + SVM of `emodb_whisper_tiny` gets 94.8 on the same fold: with 417 training clips "
-              "and a 4 s crop, fine-tuning overfits (train accuracy 100 %, validation 74-79 %) and does not "
-              "beat the frozen probe here.",
+              "encoder + SVM of `emodb_whisper_tiny` got 94.8 on the same fold (measured with the earlier, "
+              "transductive configs): with 417 training clips and a 4 s crop, fine-tuning overfits (train "
+              "accuracy 100 %, validation 74-79 %).",
               "- Reproduce a row: `serkit run configs/bench/<corpus>_<backbone>.yaml` (features are cached "
-              "under $SERKIT_CACHE; the backbone runs once per file for all layers).", ""]
+              "under $SERKIT_CACHE; the backbone runs once per file for all layers); add "
+              "`-o features.test_time_speaker_norm=true` for the transductive row.", ""]
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text("\n".join(lines) + "\n")
 
