@@ -182,3 +182,69 @@ def test_dtype_argument(tmp_path):
     with torch.no_grad():
         hidden, _ = bb.forward_layers(_wavs(1600))
     assert hidden.dtype == torch.float64
+
+
+def test_whisper_log_mel_batch_matches_the_feature_extractor_clip_by_clip(tmp_path):
+    """The batched log-mel front end gives, for every clip, the numbers WhisperFeatureExtractor
+    gives for that clip alone (no 30 s padding), sliced to len // 160 frames; frames past a
+    clip's end are 0, and the per-clip floor (max - 8) ignores the other clips."""
+    from transformers import WhisperFeatureExtractor
+
+    from serkit.backbones.hf import whisper_log_mel
+
+    fe = WhisperFeatureExtractor(feature_size=80)
+    wavs = _wavs(16000, 4321, 250, 48000, seed=3)
+    wavs[1] *= 100.0  # a loud clip next to quiet ones: each clip keeps its own maximum
+    mel, lengths = whisper_log_mel(wavs, torch.from_numpy(fe.mel_filters.astype(np.float32)))
+    assert mel.shape == (4, 80, 300) and lengths.tolist() == [100, 27, 2, 300]
+    for i, w in enumerate(wavs):
+        w = w if len(w) >= 320 else np.pad(w, (0, 320 - len(w)))
+        ref = fe(w, sampling_rate=SR, padding="longest", truncation=False,
+                 return_tensors="np").input_features[0][:, : len(w) // 160]
+        n = int(lengths[i])
+        np.testing.assert_allclose(mel[i, :, :n].numpy(), ref, atol=1e-5)
+        assert (mel[i, :, n:] == 0).all()
+
+
+def test_whisper_max_layer_runs_fewer_layers_with_the_same_states(tmp_path):
+    bb = load_backbone(_save_whisper(tmp_path))
+    wavs = _wavs(8000, 5000)
+    with torch.no_grad():
+        full, mask = bb.forward_layers(wavs)
+        part, part_mask = bb.forward_layers(wavs, max_layer=1)
+        zero, _ = bb.forward_layers(wavs, max_layer=0)
+    assert part.shape[0] == 2 and zero.shape[0] == 1
+    torch.testing.assert_close(part, full[:2])
+    torch.testing.assert_close(zero, full[:1])
+    assert torch.equal(mask, part_mask)
+
+
+def test_precision_resolution(monkeypatch):
+    from serkit.backbones import precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    assert precision.resolve_precision("auto") == "bf16"
+    assert precision.resolve_precision("auto", "cuda:0") == "fp32"
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    assert precision.resolve_precision("auto") == "fp32"
+    assert precision.resolve_precision("bf16") == "bf16"
+    with pytest.raises(ValueError, match="precision must be"):
+        precision.resolve_precision("int4")
+
+
+def test_bf16_encoder_keeps_pooled_features_close_to_fp32(tmp_path):
+    """bf16 autocast touches the encoder only: the pooled statistics stay within bf16 rounding
+    of fp32, and the extractor's identity (its params, hence caches and cards) does not change."""
+    from serkit.features.ssl import SSLFeatures
+
+    path = _save_whisper(tmp_path)
+    ext = SSLFeatures(backbone=path, pooling="meanstd", layers="all", num_threads=1)
+    wavs = _wavs(16000, 9000, seed=5)
+    ref = ext.extract_batch(wavs, SR)
+    params = ext.params()
+    ext.configure("bf16")
+    assert ext.precision == "bf16" and ext.params() == params
+    got = ext.extract_batch(wavs, SR)
+    assert got.shape == ref.shape and got.dtype == np.float32
+    assert not np.array_equal(got, ref)
+    np.testing.assert_allclose(got, ref, atol=0.05 * float(np.abs(ref).max()))

@@ -307,3 +307,16 @@ model: {model}
 
         with pytest.raises(ModelError, match="different weights"):
             Predictor.load(out)
+
+
+def test_inference_settings_are_checked_and_change_no_label(model_dir, tmp_path):
+    """--precision / --threads are speed settings: a bad value is a clear error, a good one gives
+    the same results (this model has no encoder, so precision changes nothing at all)."""
+    clip = write(tmp_path / "angry.wav", tone(330, 0.8, amp=0.6, seed=3))
+    base = ["predict", str(clip), "--model", str(model_dir), "--quiet", "--format", "json", *ENERGY_ARGS]
+    res = runner.invoke(app, base + ["--precision", "int4"])
+    assert res.exit_code == 2 and "precision" in res.output and "Traceback" not in res.output
+    a = runner.invoke(app, base + ["--precision", "fp32", "--threads", "1"])
+    b = runner.invoke(app, base + ["--precision", "auto"])
+    assert a.exit_code == 0 and b.exit_code == 0
+    assert json.loads(a.stdout[a.stdout.index("["):]) == json.loads(b.stdout[b.stdout.index("["):])

@@ -267,6 +267,21 @@ class SegmentConfig(_Strict):
         return self
 
 
+class InferenceConfig(_Strict):
+    """How a loaded model computes (``Predictor.load(..., inference=...)``, ``serkit predict
+    --precision/--threads/--batch-size``): speed settings that never change what the model is.
+    """
+
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="encoder arithmetic: bf16 autocast (CPUs with native bfloat16: AVX512-BF16 "
+                            "or AMX; the log-mel front end and the pooling stay float32), fp32, or auto "
+                            "(bf16 where the CPU has it natively, else fp32). bench/results/speed.md "
+                            "gives its speed and its agreement with fp32")
+    threads: int = Field(0, ge=0, description="CPU threads for the encoder (0: torch's default, all cores)")
+    batch_size: int = Field(16, ge=1, description="clips per forward pass in predict_files (clips are "
+                                                  "sorted by length first, so padding stays small)")
+
+
 class ServeConfig(_Strict):
     """``serkit serve``: where it listens and every limit of the HTTP API (serkit.serve).
 

@@ -55,6 +55,38 @@ def _lengths_to_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch
     return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
 
 
+def whisper_log_mel(arrays: Sequence[np.ndarray], mel_filters: torch.Tensor, n_fft: int = 400,
+                    hop: int = _HOP) -> tuple[torch.Tensor, torch.Tensor]:
+    """Whisper's log-mel spectrogram of a batch of clips, each on its own length.
+
+    The same numbers as ``WhisperFeatureExtractor`` on one clip without 30 s padding (centred
+    frames with reflect padding, Hann window, power spectrum, mel filter bank, ``log10``, floor at
+    the clip's maximum minus 8, ``(x + 4) / 4``), sliced to ``len // hop`` frames, computed for the
+    whole batch in one pass: every clip is reflect-padded on its own and the per-clip maximum is
+    taken over its own frames only, so batching changes nothing. Frames past a clip's end are 0
+    (the encoder's first convolution pads with zeros too).
+
+    Returns ``(mel [B, n_mels, T], lengths [B])`` (float32, int64; ``T`` = the longest clip's).
+    """
+    arrays = [a if len(a) >= 2 * hop else np.pad(a, (0, 2 * hop - len(a))) for a in arrays]
+    lengths = torch.tensor([len(a) // hop for a in arrays], dtype=torch.long)
+    n_frames = int(lengths.max())
+    width = (n_frames - 1) * hop + n_fft
+    padded = np.zeros((len(arrays), width), dtype=np.float32)
+    for i, a in enumerate(arrays):
+        r = np.pad(np.asarray(a, dtype=np.float32), n_fft // 2, mode="reflect")
+        k = min(len(r), width)
+        padded[i, :k] = r[:k]
+    frames = torch.from_numpy(padded).unfold(1, n_fft, hop)          # [B, T, n_fft]
+    window = torch.hann_window(n_fft, dtype=torch.float32)
+    power = torch.fft.rfft(frames * window, dim=-1).abs() ** 2       # [B, T, n_fft // 2 + 1]
+    mel = torch.clamp(power @ mel_filters, min=1e-10).log10()        # [B, T, n_mels]
+    valid = _lengths_to_mask(lengths, n_frames)[:, :, None]          # [B, T, 1]
+    peak = mel.masked_fill(~valid, float("-inf")).amax(dim=(1, 2), keepdim=True)
+    mel = (torch.maximum(mel, peak - 8.0) + 4.0) / 4.0
+    return mel.masked_fill(~valid, 0.0).transpose(1, 2).contiguous(), lengths
+
+
 class Backbone(nn.Module):
     """A speech encoder that returns every hidden state with a frame mask.
 
@@ -137,13 +169,17 @@ class Backbone(nn.Module):
         return self.model._get_feat_extract_output_lengths(num_samples).long()
 
     # ------------------------------------------------------------------ forward
-    def forward_layers(self, wavs: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_layers(self, wavs: Sequence[np.ndarray],
+                       max_layer: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Encode a batch of waveforms.
 
         Parameters
         ----------
         wavs : sequence of 1-D float32 arrays (or tensors)
             Mono audio at 16 kHz, any lengths (Whisper: at most 30 s each).
+        max_layer : int, optional
+            Whisper: stop after this hidden state (0 = embedding output); the layers above it are
+            not computed, and the states returned are the same as in a full pass.
 
         Returns
         -------
@@ -157,7 +193,7 @@ class Backbone(nn.Module):
         if not arrays:
             raise ValueError("empty batch")
         if self.kind == "whisper":
-            return self._forward_whisper(arrays)
+            return self._forward_whisper(arrays, max_layer)
         return self._forward_ssl(arrays)
 
     def forward(self, wavs: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -184,27 +220,19 @@ class Backbone(nn.Module):
         frames = frames.clamp(max=hidden.shape[2])
         return hidden, _lengths_to_mask(frames, hidden.shape[2])
 
-    def _forward_whisper(self, arrays: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _forward_whisper(self, arrays: list[np.ndarray],
+                         max_layer: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         enc = self.model
-        fe = self.feature_extractor
         max_frames = enc.config.max_source_positions
-        mels = []
         for a in arrays:
-            if len(a) < 2 * _HOP:
-                a = np.pad(a, (0, 2 * _HOP - len(a)))
             if len(a) > 2 * max_frames * _HOP:
                 raise ValueError(
                     f"Whisper encodes at most {2 * max_frames * _HOP / SAMPLE_RATE:.0f} s per clip; "
                     f"got {len(a) / SAMPLE_RATE:.1f} s (crop or chunk it first)"
                 )
-            feats = fe(a, sampling_rate=SAMPLE_RATE, padding="longest", truncation=False,
-                       return_tensors="np").input_features[0]
-            mels.append(feats[:, : len(a) // _HOP])
-        mel_len = torch.tensor([m.shape[1] for m in mels], dtype=torch.long)
-        batch = np.zeros((len(mels), mels[0].shape[0], int(mel_len.max())), dtype=np.float32)
-        for i, m in enumerate(mels):
-            batch[i, :, : m.shape[1]] = m  # zeros == conv1's own zero padding
-        x = torch.from_numpy(batch).to(self.device, self.dtype)
+        with torch.autocast(device_type=self.device.type, enabled=False):  # the front end stays fp32
+            batch, mel_len = whisper_log_mel(arrays, self._mel_filters())
+        x = batch.to(self.device, self.dtype)
         mel_mask = _lengths_to_mask(mel_len).to(self.device)
 
         h = nn.functional.gelu(enc.conv1(x)) * mel_mask[:, None, :].to(x.dtype)
@@ -215,14 +243,22 @@ class Backbone(nn.Module):
         h = nn.functional.dropout(h, p=enc.dropout, training=self.training)
         bias = torch.zeros(mask.shape, dtype=h.dtype, device=h.device)
         bias = bias.masked_fill(~mask, torch.finfo(h.dtype).min)[:, None, None, :]
+        n_run = len(enc.layers) if max_layer is None else min(max(int(max_layer), 0), len(enc.layers))
         states = [h]
-        for layer in enc.layers:
+        for layer in enc.layers[:n_run]:
             h = layer(h, bias)
             if isinstance(h, tuple):  # older transformers return (hidden, attn)
                 h = h[0]
             states.append(h)
-        states[-1] = enc.layer_norm(h)  # HF convention: the last hidden state is normalised
+        if n_run == len(enc.layers):
+            states[-1] = enc.layer_norm(h)  # HF convention: the last hidden state is normalised
         return torch.stack(states), mask
+
+    def _mel_filters(self) -> torch.Tensor:
+        """The feature extractor's mel filter bank ``[n_freqs, n_mels]`` as a float32 tensor."""
+        if getattr(self, "_mel_fb", None) is None:
+            self._mel_fb = torch.from_numpy(np.asarray(self.feature_extractor.mel_filters, np.float32))
+        return self._mel_fb
 
     # ------------------------------------------------------------------ training helpers
     def weights_checksum(self) -> str:

@@ -49,13 +49,18 @@ def _segments(items: Optional[List[str]]):
         _fail(f"bad --segment option: {exc}")
 
 
-def _load(model: Optional[str], segment: Optional[List[str]] = None):
+def _load(model: Optional[str], segment: Optional[List[str]] = None, **inference):
+    from serkit.config import InferenceConfig
     from serkit.inference.modeldir import ModelError
     from serkit.inference.predictor import Predictor
 
     segments = _segments(segment)
     try:
-        return Predictor.load(model, segments=segments)
+        settings = InferenceConfig(**{k: v for k, v in inference.items() if v is not None})
+    except ValueError as exc:
+        _fail(f"bad inference option: {exc}")
+    try:
+        return Predictor.load(model, segments=segments, inference=settings)
     except (ModelError, ModuleNotFoundError, FileNotFoundError) as exc:
         _fail(str(exc))
 
@@ -82,6 +87,9 @@ def predict(paths: List[Path] = typer.Argument(..., help="audio files and/or fol
             fmt: str = typer.Option("table", "--format", "-f", help="table, json, jsonl or csv"),
             out: Optional[Path] = typer.Option(None, "--out", help="write the results to this file"),
             batch_size: int = typer.Option(16, "--batch-size", min=1, help="clips scored together"),
+            precision: str = typer.Option("auto", "--precision", help="encoder arithmetic: auto (bf16 "
+                                          "where the CPU has it natively, else fp32), fp32 or bf16"),
+            threads: int = typer.Option(0, "--threads", min=0, help="CPU threads (0: all cores)"),
             segment: Optional[List[str]] = typer.Option(None, "--segment", "-s", help=SEGMENT_HELP),
             quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar")) -> None:
     """Recognise the emotion of audio files, folders of clips, or long recordings (--timeline)."""
@@ -96,7 +104,7 @@ def predict(paths: List[Path] = typer.Argument(..., help="audio files and/or fol
     files = expand_inputs(paths)
     if not files:
         _fail("no audio files found in " + ", ".join(map(str, paths)))
-    predictor = _load(model, segment)
+    predictor = _load(model, segment, precision=precision, threads=threads, batch_size=batch_size)
     with _progress(len(files), quiet) as bar:
         task = bar.add_task("recognising", total=len(files))
         if timeline:

@@ -141,6 +141,8 @@ class SSLFeatures(FeatureExtractor):
         self.num_threads = int(num_threads)
         self._bb = None
         self._lock = threading.Lock()
+        #: encoder arithmetic at prediction time ("auto" | "fp32" | "bf16"; serkit.config.InferenceConfig)
+        self.precision = "fp32"
         #: number of times the backbone actually ran (tests / benchmarks)
         self.backbone_calls = 0
 
@@ -197,14 +199,19 @@ class SSLFeatures(FeatureExtractor):
         stats = torch.cat([mean, std], dim=-1).cpu().numpy().astype(np.float32)
         return stats, h.to(torch.float16).cpu().numpy()
 
-    def pooled_batch(self, signals: list[np.ndarray]) -> np.ndarray:
-        """All-layer pooled stats ``[B, L, 2D]`` of several signals in one padded forward pass
-        (masked mean / std over each signal's own frames: padding changes nothing)."""
+    def pooled_batch(self, signals: list[np.ndarray], max_layer: int | None = None) -> np.ndarray:
+        """Pooled stats ``[B, L, 2D]`` of several signals in one padded forward pass (masked mean /
+        std over each signal's own frames: padding changes nothing); ``L`` = every hidden state, or
+        those up to ``max_layer``. The encoder runs at ``self.precision``; pooling is float32."""
         import torch
+
+        from serkit.backbones.precision import autocast
 
         bb = self.load()
         with torch.inference_mode():
-            hidden, mask = bb.forward_layers([np.asarray(s, dtype=np.float32) for s in signals])
+            with autocast(self.precision, self._device()):
+                hidden, mask = bb.forward_layers([np.asarray(s, dtype=np.float32) for s in signals],
+                                                 max_layer=max_layer)
             self.backbone_calls += len(signals)
             h = hidden.float()                                  # [L, B, T, D]
             m = mask.to(h.dtype)[None, :, :, None]              # [1, B, T, 1]
@@ -213,6 +220,26 @@ class SSLFeatures(FeatureExtractor):
             var = (((h - mean[:, :, None]) ** 2) * m).sum(dim=2) / n
             stats = torch.cat([mean, var.clamp(min=0).sqrt()], dim=-1)   # [L, B, 2D]
         return stats.permute(1, 0, 2).cpu().numpy().astype(np.float32)
+
+    def configure(self, precision: str = "auto", threads: int = 0) -> None:
+        """Inference settings (never part of the features' identity): encoder precision and threads."""
+        from serkit.backbones.precision import resolve_precision
+
+        self.precision = resolve_precision(precision, self._device())
+        if threads > 0:
+            self.num_threads = int(threads)
+            if self._bb is not None and self._device() == "cpu":
+                import torch
+
+                torch.set_num_threads(self.num_threads)
+
+    def deepest_layer(self) -> int | None:
+        """The deepest hidden state this extractor returns (None: it needs them all)."""
+        spec = self.layers
+        idx = [spec] if isinstance(spec, int) else spec if isinstance(spec, list) else None
+        if not idx or min(idx) < 0:
+            return None
+        return max(idx)
 
     # ------------------------------------------------------------------ layer cache
     def _cache_paths(self, signal: np.ndarray, sr: int) -> tuple[Path, Path]:
@@ -258,7 +285,7 @@ class SSLFeatures(FeatureExtractor):
         """Features of new signals (prediction): the backbone runs directly, no layer cache."""
         if self.frames or sr != SAMPLE_RATE:
             return super().extract_batch(signals, sr)
-        return np.stack([self.select(st) for st in self.pooled_batch(list(signals))])
+        return np.stack([self.select(st) for st in self.pooled_batch(list(signals), self.deepest_layer())])
 
     def __call__(self, signal: np.ndarray, sr: int) -> np.ndarray:
         if self.frames:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from serkit.config import SegmentConfig
+from serkit.config import InferenceConfig, SegmentConfig
 from serkit.inference.modeldir import ModelError, load_model_dir, resolve_model
 from serkit.io.audio import AudioError, read
 from serkit.models.capabilities import model_input
@@ -55,22 +55,30 @@ class Predictor:
     """A loaded model directory. Use :meth:`load`; ``classes`` lists what it recognises."""
 
     def __init__(self, card: dict[str, Any], pipeline, estimator, model_dir: Path | None = None,
-                 segments: SegmentConfig | None = None):
+                 segments: SegmentConfig | None = None, inference: InferenceConfig | None = None):
         self.card = card
         self.pipeline = pipeline
         self.estimator = estimator
         self.model_dir = model_dir
         self.segments = segments or SegmentConfig()
+        self.inference = inference or InferenceConfig()
         self.classes: list[str] = [str(c) for c in estimator.classes_]
+        for ext in getattr(pipeline, "extractors", ()):
+            if hasattr(ext, "configure"):  # encoder precision / threads (speed only)
+                ext.configure(self.inference.precision, self.inference.threads)
 
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, name_or_dir: str | Path | None = None, *, verify_backbone: bool = True,
-             segments: SegmentConfig | None = None) -> "Predictor":
-        """Load an installed model by name (None: ``serkit-default``) or a model directory."""
+             segments: SegmentConfig | None = None,
+             inference: InferenceConfig | None = None) -> "Predictor":
+        """Load an installed model by name (None: ``serkit-default``) or a model directory.
+
+        ``inference`` sets how it computes (encoder precision, threads, batch size; see
+        :class:`serkit.config.InferenceConfig`), never what it computes."""
         model_dir = resolve_model(name_or_dir)
         card, pipeline, estimator = load_model_dir(model_dir)
-        self = cls(card, pipeline, estimator, model_dir, segments)
+        self = cls(card, pipeline, estimator, model_dir, segments, inference)
         if verify_backbone:
             self._verify_backbone()
         return self
@@ -177,12 +185,13 @@ class Predictor:
         return self.predict_array(data, sr, name=path)
 
     # ------------------------------------------------------------------ batches
-    def predict_files(self, paths: Iterable[str | Path], *, batch_size: int = 16,
+    def predict_files(self, paths: Iterable[str | Path], *, batch_size: int | None = None,
                       progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
         """Emotions of many files, in input order. Files are decoded once, sorted by length and
         scored in batches; a file that cannot be read gets ``error`` instead of a label and the
         others go on. ``progress(n)`` is called after every ``n`` files done."""
         paths = [str(p) for p in paths]
+        batch_size = batch_size or self.inference.batch_size
         results: list[dict[str, Any] | None] = [None] * len(paths)
         ready: list[tuple[int, np.ndarray, float]] = []
         for i, p in enumerate(paths):

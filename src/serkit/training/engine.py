@@ -39,6 +39,8 @@ from torch.nn import functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from serkit.backbones.precision import cpu_has_native_bf16
+
 
 @dataclass
 class TrainConfig:
@@ -274,12 +276,6 @@ class FitResult:
     stopped_early: bool
     checkpoint_dir: str | None
     precision: str = "32-true"      # what the trainer actually ran with (after any CPU fallback)
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), so bf16 autocast pays off."""
-    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    return any(bool(p()) for p in probes if callable(p))
 
 
 def _on_gpu(accelerator: str) -> bool:
