@@ -25,6 +25,7 @@ clip's scores can shift slightly with its batch). The export needs the ``onnx`` 
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import tempfile
@@ -120,6 +121,10 @@ def _graph_module(backbone, layers, pooling: str, estimator):
             self.mean_only = pooling == "mean"
             scaler = estimator.scaler_.get("x")
             f = int(np.prod(estimator.input_shape_))
+            width = backbone.hidden_size * (1 if pooling == "mean" else 2)
+            if f != width * (1 if self.average else len(self.selected)):
+                raise ExportError(f"the head takes {f} features but the encoder's selected layers give "
+                                  f"{width * (1 if self.average else len(self.selected))}")
             mean = np.zeros(f, np.float32) if scaler is None else np.asarray(scaler[0], np.float32).reshape(-1)
             std = np.ones(f, np.float32) if scaler is None else np.asarray(scaler[1], np.float32).reshape(-1)
             self.register_buffer("scale_mean", torch.from_numpy(mean.copy()))
@@ -257,10 +262,7 @@ def export_onnx(name_or_dir: str | Path | None, out: str | Path, *, quantize: st
     that cannot be exported and when the exported graph does not reproduce the torch model within
     ``tol`` (``quantize="int8"``: the float32 graph is checked, then quantised).
     """
-    import serkit
     from serkit.inference.predictor import Predictor
-
-    import importlib.util
 
     say = log or (lambda _msg: None)
     if quantize not in (None, "int8"):
@@ -282,13 +284,28 @@ def export_onnx(name_or_dir: str | Path | None, out: str | Path, *, quantize: st
     if backbone.kind != "whisper":
         raise ExportError(f"{src}: cannot export to ONNX: the backbone {ext.backbone!r} is not a "
                           f"Whisper encoder. Supported: {EXPORTABLE}.")
-    fe = backbone.feature_extractor
-    if float(getattr(fe, "dither", 0.0) or 0.0) != 0.0:
+    if float(getattr(backbone.feature_extractor, "dither", 0.0) or 0.0) != 0.0:
         raise ExportError(f"{src}: the Whisper feature extractor adds dither, which the export cannot reproduce")
     module = _graph_module(backbone, ext.layers, ext.pooling, est)
     n_mels = int(backbone.model.config.num_mel_bins)
 
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        _write(out, src, card, pipeline, est, backbone, module, n_mels, quantize, tol, say)
+    except BaseException:
+        if created:   # leave nothing half-written behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    say(f"written: {out}")
+    return out
+
+
+def _write(out: Path, src: Path, card: dict[str, Any], pipeline, est, backbone, module, n_mels: int,
+           quantize: str | None, tol: float, say: Callable[[str], None]) -> None:
+    import serkit
+
+    fe = backbone.feature_extractor
     with tempfile.TemporaryDirectory(dir=out) as tmp:
         fp32 = Path(tmp) / "model.onnx"
         say(f"exporting the graph (encoder up to hidden state {module.depth}, pooling, scaler, head)")
@@ -333,5 +350,3 @@ def export_onnx(name_or_dir: str | Path | None, out: str | Path, *, quantize: st
     (out / "README.md").write_text(_readme(meta))
     if (src / "config.yaml").is_file():
         shutil.copy(src / "config.yaml", out / "config.yaml")
-    say(f"written: {out}")
-    return out
