@@ -18,7 +18,7 @@ def export(model: Optional[str] = typer.Argument(None, help="installed model nam
                                                   help="int8: dynamic int8 MatMul weights (smaller, faster, "
                                                        "slightly different scores)")) -> None:
     """Export a model to ONNX: encoder, pooling and head in one graph; `serkit predict --model OUT`
-    then runs on ONNX Runtime without torch (pip install 'serkit[onnx]')."""
+    then runs on ONNX Runtime without torch (exporting needs the onnx extra of serkit)."""
     if fmt != "onnx":
         _fail(f"unknown export format {fmt!r} (onnx)")
     if quantize not in (None, "int8", "none"):
