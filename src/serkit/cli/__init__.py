@@ -36,6 +36,7 @@ err = Console(stderr=True)
 
 from serkit.cli import recognise as _recognise  # noqa: E402
 from serkit.cli import serve as _serve  # noqa: E402
+from serkit.cli.export import export as _export  # noqa: E402
 
 # the recogniser's commands (they only wrap the Predictor), listed first in --help
 app.command("predict")(_recognise.predict)
@@ -43,6 +44,7 @@ app.command("subtitles")(_recognise.subtitles)
 app.command("models")(_recognise.models)
 app.command("train")(_recognise.train)
 app.command("serve")(_serve.serve)
+app.command("export")(_export)
 
 
 def _fail(msg: str, code: int = 2) -> None:

@@ -34,7 +34,8 @@ def render_card(card: dict[str, Any]) -> str:
               f"Classes ({card.get('label_set', '?')} label set): **{', '.join(card.get('classes', []))}**.",
               f"Label options: {card.get('label_options', {})}.", "",
               f"Features: {', '.join(s['kind'] for s in feats)} {feats[0].get('params', {})}"
-              + (f"; backbone `{bb.get('id')}` (weights checksum `{bb.get('checksum', '')[:16]}…`)" if bb else "")
+              + (f"; backbone `{bb.get('id')}`" if bb else "")
+              + (f" (weights checksum `{bb['checksum'][:16]}…`)" if bb.get("checksum") else "")
               + f". Model: `{(card.get('model') or {}).get('name')}` "
               f"{(card.get('model') or {}).get('params', {})}"
               + (f", chosen by inner speaker-grouped search: {card['model']['best_params']}"

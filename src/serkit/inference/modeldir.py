@@ -11,6 +11,10 @@
       config.yaml     the training config (``serkit train config.yaml`` reproduces the model)
       README.md       the card in words
 
+An exported ONNX directory (``serkit export``; :mod:`serkit.inference.onnx_runtime`) has
+``"runtime": {"name": "onnx", ...}`` in model.json and ``model.onnx`` instead of ``estimator/``; it
+loads without torch.
+
 Loading never unpickles and never executes code from the directory. Installed models are found by
 name: the ones shipped inside the package (``serkit-default``) and those under
 ``$SERKIT_MODELS`` (default ``~/.cache/serkit/models``).
@@ -119,6 +123,13 @@ def load_model_dir(model_dir: str | Path) -> tuple[dict[str, Any], FeaturePipeli
     """``(card, feature pipeline, estimator)`` of a model directory."""
     model_dir = Path(model_dir)
     meta = read_card(model_dir)
+    if (meta.get("runtime") or {}).get("name") == "onnx":
+        from serkit.inference.onnx_runtime import load_onnx_model
+
+        try:
+            return (meta, *load_onnx_model(model_dir, meta))
+        except (KeyError, ValueError, FileNotFoundError) as exc:
+            raise ModelError(f"{model_dir}: {exc}") from None
     try:
         pipeline = FeaturePipeline.from_spec(meta["features"])
         pipeline.check_portable()
