@@ -18,3 +18,16 @@ def shared_datasets() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"shared corpora not found at {SHARED}")
     return SHARED
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _onnx_cache(tmp_path_factory):
+    """ONNX exports made by runtime=auto during the tests (tiny random models, the default model)
+    go to a folder of this session, not the user's cache (subprocesses inherit it)."""
+    old = os.environ.get("SERKIT_ONNX_CACHE")
+    os.environ["SERKIT_ONNX_CACHE"] = str(tmp_path_factory.mktemp("onnx_cache"))
+    yield
+    if old is None:
+        os.environ.pop("SERKIT_ONNX_CACHE", None)
+    else:
+        os.environ["SERKIT_ONNX_CACHE"] = old

@@ -261,3 +261,57 @@ def test_default_model_export_matches_torch_with_and_without_torch(tmp_path):
     assert np.abs(pt.score_batch(sigs) - po.score_batch(sigs)).max() < TOL
     clip = write(tmp_path / "clip.wav", tone(210, 2.0, amp=0.4, noise=0.05, seed=2))
     _assert_same(_predict_without_torch(out, clip, tmp_path), pt.predict_file(clip))
+
+
+# --------------------------------------------------------------------------- runtime choice
+def test_runtime_auto_exports_once_into_the_cache_and_matches_torch(tiny, tmp_path, monkeypatch):
+    """runtime=auto: an exportable model runs on ONNX Runtime from an export made once into
+    $SERKIT_CACHE/onnx (checked against torch at export); later loads reuse it; runtime=torch
+    keeps torch; a model that cannot be exported runs on torch."""
+    from serkit import Predictor
+    from serkit.config import InferenceConfig
+    from serkit.inference import onnx_export, runtime
+
+    src, _ = tiny
+    monkeypatch.setenv("SERKIT_ONNX_CACHE", str(tmp_path / "cache" / "onnx"))
+    heard: list[str] = []
+    auto = Predictor.load(src, inference=InferenceConfig(runtime="auto"), say=heard.append)
+    assert auto.runtime == "onnx" and auto.model_dir == runtime.onnx_cache_dir(src)
+    assert auto.name == "tiny"      # the model asked for, not "tiny-onnx"
+    assert auto.model_dir.parent == tmp_path / "cache" / "onnx" and len(heard) == 1
+    assert not [p for p in auto.model_dir.parent.iterdir() if p.name.startswith(".export-")]
+    torch_p = Predictor.load(src, inference=InferenceConfig(runtime="torch", precision="fp32"))
+    assert torch_p.runtime == "torch"
+    sigs = _signals()
+    np.testing.assert_allclose(auto.score_batch(sigs), torch_p.score_batch(sigs), atol=TOL)
+
+    def no_export(*a, **k):
+        raise AssertionError("exported twice")
+    monkeypatch.setattr(onnx_export, "export_onnx", no_export)
+    again = Predictor.load(src, say=heard.append)
+    assert again.runtime == "onnx" and again.model_dir == auto.model_dir and len(heard) == 1
+
+
+def test_runtime_refusals_and_fallbacks(tiny, tmp_path, monkeypatch):
+    from serkit import Predictor
+    from serkit.config import InferenceConfig
+    from serkit.inference.modeldir import ModelError
+
+    src, exported = tiny
+    monkeypatch.setenv("SERKIT_ONNX_CACHE", str(tmp_path / "cache"))
+    assert Predictor.load(exported).runtime == "onnx"
+    with pytest.raises(ModelError, match="runs on ONNX Runtime only"):
+        Predictor.load(exported, inference=InferenceConfig(runtime="torch"))
+    card = json.loads((src / "model.json").read_text())
+    sk = tmp_path / "sklearn"
+    import shutil
+    shutil.copytree(src, sk)
+    (sk / "estimator" / "estimator.json").write_text(json.dumps({"kind": "skops"}))
+    from serkit.inference.runtime import choose_model_dir
+
+    assert choose_model_dir(sk, "auto") == sk                 # not exportable: torch, silently
+    with pytest.raises(ModelError, match="cannot run on ONNX Runtime"):
+        choose_model_dir(sk, "onnx")
+    assert card["name"] == "tiny"
+    res = runner.invoke(app, ["predict", str(tmp_path), "--model", str(src), "--runtime", "tpu"])
+    assert res.exit_code == 2 and "runtime" in res.output

@@ -272,12 +272,18 @@ class InferenceConfig(_Strict):
     --precision/--threads/--batch-size``): speed settings that never change what the model is.
     """
 
+    runtime: Literal["auto", "torch", "onnx"] = Field(
+        "auto", description="torch (any model), onnx (ONNX Runtime: an exported directory, or a trained "
+                            "one exported once into $SERKIT_CACHE/onnx and checked against torch), or "
+                            "auto (onnx when the model can be exported and onnxruntime + onnx are "
+                            "installed, else torch); serkit.inference.runtime")
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="encoder arithmetic: bf16 autocast (CPUs with native bfloat16: AVX512-BF16 "
                             "or AMX; the log-mel front end and the pooling stay float32), fp32, or auto "
                             "(bf16 where the CPU has it natively, else fp32). bench/results/speed.md "
                             "gives its speed and its agreement with fp32")
-    threads: int = Field(0, ge=0, description="CPU threads for the encoder (0: torch's default, all cores)")
+    threads: int = Field(0, ge=0, description="CPU threads for the encoder (0: the runtime's default, "
+                                              "all cores)")
     batch_size: int = Field(16, ge=1, description="clips per forward pass in predict_files (clips are "
                                                   "sorted by length first, so padding stays small)")
 

@@ -60,7 +60,8 @@ def _load(model: Optional[str], segment: Optional[List[str]] = None, **inference
     except ValueError as exc:
         _fail(f"bad inference option: {exc}")
     try:
-        return Predictor.load(model, segments=segments, inference=settings)
+        return Predictor.load(model, segments=segments, inference=settings,
+                              say=lambda msg: err.print(f"[dim]{msg}[/]"))
     except (ModelError, ModuleNotFoundError, FileNotFoundError) as exc:
         _fail(str(exc))
 
@@ -87,7 +88,9 @@ def predict(paths: List[Path] = typer.Argument(..., help="audio files and/or fol
             fmt: str = typer.Option("table", "--format", "-f", help="table, json, jsonl or csv"),
             out: Optional[Path] = typer.Option(None, "--out", help="write the results to this file"),
             batch_size: int = typer.Option(16, "--batch-size", min=1, help="clips scored together"),
-            precision: str = typer.Option("auto", "--precision", help="encoder arithmetic: auto (bf16 "
+            runtime: str = typer.Option("auto", "--runtime", help="auto (ONNX Runtime for models that "
+                                        "can be exported, like the default one; else torch), torch or onnx"),
+            precision: str = typer.Option("auto", "--precision", help="torch encoder arithmetic: auto (bf16 "
                                           "where the CPU has it natively, else fp32), fp32 or bf16"),
             threads: int = typer.Option(0, "--threads", min=0, help="CPU threads (0: all cores)"),
             segment: Optional[List[str]] = typer.Option(None, "--segment", "-s", help=SEGMENT_HELP),
@@ -104,7 +107,8 @@ def predict(paths: List[Path] = typer.Argument(..., help="audio files and/or fol
     files = expand_inputs(paths)
     if not files:
         _fail("no audio files found in " + ", ".join(map(str, paths)))
-    predictor = _load(model, segment, precision=precision, threads=threads, batch_size=batch_size)
+    predictor = _load(model, segment, runtime=runtime, precision=precision, threads=threads,
+                      batch_size=batch_size)
     with _progress(len(files), quiet) as bar:
         task = bar.add_task("recognising", total=len(files))
         if timeline:

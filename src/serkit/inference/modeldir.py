@@ -119,7 +119,7 @@ def save_model_dir(out: str | Path, *, name: str, pipeline: FeaturePipeline, est
     return out
 
 
-def load_model_dir(model_dir: str | Path) -> tuple[dict[str, Any], FeaturePipeline, Any]:
+def load_model_dir(model_dir: str | Path, threads: int = 0) -> tuple[dict[str, Any], FeaturePipeline, Any]:
     """``(card, feature pipeline, estimator)`` of a model directory."""
     model_dir = Path(model_dir)
     meta = read_card(model_dir)
@@ -127,7 +127,7 @@ def load_model_dir(model_dir: str | Path) -> tuple[dict[str, Any], FeaturePipeli
         from serkit.inference.onnx_runtime import load_onnx_model
 
         try:
-            return (meta, *load_onnx_model(model_dir, meta))
+            return (meta, *load_onnx_model(model_dir, meta, threads=threads))
         except (KeyError, ValueError, FileNotFoundError) as exc:
             raise ModelError(f"{model_dir}: {exc}") from None
     try:

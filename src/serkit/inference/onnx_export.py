@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from serkit.inference.modeldir import FORMAT, ModelError, resolve_model
+from serkit.inference.modeldir import FORMAT, ModelError, read_card, resolve_model
 from serkit.inference.onnx_runtime import RUNTIME, file_sha256
 
 __all__ = ["EXPORTABLE", "ExportError", "export_onnx"]
@@ -275,8 +275,13 @@ def export_onnx(name_or_dir: str | Path | None, out: str | Path, *, quantize: st
         raise ExportError(f"{out}: the output directory is the model being exported")
     if out.exists() and any(out.iterdir()):
         raise ExportError(f"{out} exists and is not empty (choose a new directory)")
+    if (read_card(src).get("runtime") or {}).get("name") == RUNTIME:
+        raise ExportError(f"{src}: cannot export to ONNX: it is already an ONNX export. Supported: {EXPORTABLE}.")
     say(f"loading {src}")
-    pred = Predictor.load(src)   # verifies the backbone's weights checksum
+    from serkit.config import InferenceConfig
+
+    # the torch model itself, in float32 (verifies the backbone's weights checksum)
+    pred = Predictor.load(src, inference=InferenceConfig(runtime="torch", precision="fp32"))
     card, pipeline, est = pred.card, pred.pipeline, pred.estimator
     _check_exportable(card, pipeline, est, src)
     ext = pipeline.extractors[0]

@@ -105,9 +105,10 @@ class OnnxClassifier:
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
-def load_onnx_model(model_dir: str | Path, card: Mapping[str, Any]) -> tuple[OnnxFeatures, OnnxClassifier]:
+def load_onnx_model(model_dir: str | Path, card: Mapping[str, Any],
+                    threads: int = 0) -> tuple[OnnxFeatures, OnnxClassifier]:
     """The front end and the classifier of an exported model directory (ValueError / FileNotFoundError
-    / ModuleNotFoundError saying what is wrong)."""
+    / ModuleNotFoundError saying what is wrong); ``threads`` > 0 overrides the card's thread count."""
     model_dir = Path(model_dir)
     rt = card["runtime"]
     try:
@@ -127,4 +128,4 @@ def load_onnx_model(model_dir: str | Path, card: Mapping[str, Any]) -> tuple[Onn
         raise ValueError(f"{mel['filters']} has shape {filters.shape}, expected {want}")
     features = OnnxFeatures(card["features"]["audio"], filters, n_fft=mel["n_fft"],
                             hop_length=mel["hop_length"], max_frames=mel["max_frames"])
-    return features, OnnxClassifier(graph, card["classes"], num_threads=rt.get("num_threads"))
+    return features, OnnxClassifier(graph, card["classes"], num_threads=threads or rt.get("num_threads"))

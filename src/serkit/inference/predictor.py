@@ -70,14 +70,19 @@ class Predictor:
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, name_or_dir: str | Path | None = None, *, verify_backbone: bool = True,
-             segments: SegmentConfig | None = None,
-             inference: InferenceConfig | None = None) -> "Predictor":
+             segments: SegmentConfig | None = None, inference: InferenceConfig | None = None,
+             say: Callable[[str], None] | None = None) -> "Predictor":
         """Load an installed model by name (None: ``serkit-default``) or a model directory.
 
-        ``inference`` sets how it computes (encoder precision, threads, batch size; see
-        :class:`serkit.config.InferenceConfig`), never what it computes."""
-        model_dir = resolve_model(name_or_dir)
-        card, pipeline, estimator = load_model_dir(model_dir)
+        ``inference`` sets how it computes (runtime, encoder precision, threads, batch size; see
+        :class:`serkit.config.InferenceConfig` and :mod:`serkit.inference.runtime`), never what it
+        computes: with the default ``runtime="auto"`` an exportable model (the default model) runs
+        on ONNX Runtime from a cached export made on first use (``say`` hears about it)."""
+        from serkit.inference.runtime import choose_model_dir
+
+        inference = inference or InferenceConfig()
+        model_dir = choose_model_dir(resolve_model(name_or_dir), inference.runtime, say)
+        card, pipeline, estimator = load_model_dir(model_dir, threads=inference.threads)
         self = cls(card, pipeline, estimator, model_dir, segments, inference)
         if verify_backbone:
             self._verify_backbone()
@@ -93,6 +98,11 @@ class Predictor:
             raise ModelError(f"{self.model_dir}: the backbone {self.card['backbone'].get('id')!r} "
                              f"installed here has different weights (checksum {got[:12]}…) from the "
                              f"ones this model was trained on ({want[:12]}…)")
+
+    @property
+    def runtime(self) -> str:
+        """``onnx`` or ``torch``: what this predictor computes with."""
+        return "onnx" if (self.card.get("runtime") or {}).get("name") == "onnx" else "torch"
 
     @property
     def name(self) -> str:
