@@ -18,9 +18,12 @@ naive           what the Hugging Face conventions give: WhisperFeatureExtractor 
                 to 30 s, the full encoder, fp32, one clip at a time (pooled over the clip's own
                 frames so that its labels are comparable); run on ``--naive-clips`` of the clips
 baseline        serkit's predictor as it was at ``--baseline-rev`` (git archive of that commit)
-fp32            serkit's predictor, precision fp32
-default         serkit's predictor as shipped (precision auto: bf16 on CPUs with native bfloat16)
-onnx-fp32 / onnx-int8   the exported ONNX model (``serkit export``), ONNX Runtime, no torch
+torch-fp32      serkit's predictor on torch, float32 (the reference)
+torch-bf16      serkit's predictor on torch, encoder under bfloat16 autocast
+default         serkit's predictor as shipped: runtime auto = the whole model exported once to ONNX
+                (float32) and run on ONNX Runtime
+onnx-int8       the same export with dynamically quantised int8 weights (``serkit export
+                --quantize int8``, made by this script into its temporary folder)
 ==============  ==================================================================================
 
 Accuracy: the share of top labels identical to fp32's and the largest probability difference;
@@ -51,6 +54,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SR = 16000
+REF = "torch-fp32"   # the reference of every agreement column
 
 
 # ---------------------------------------------------------------------------------------- data
@@ -112,7 +116,9 @@ def _naive(files: list[str], threads: int) -> dict:
     from serkit.models.capabilities import model_input
 
     torch.set_num_threads(threads)
-    p = Predictor.load(inference=_inference("fp32", threads))
+    from serkit.config import InferenceConfig
+
+    p = Predictor.load(inference=InferenceConfig(runtime="torch", precision="fp32", threads=threads))
     ext = p.pipeline.extractors[0]
     enc, fe = ext.load().model, ext.load().feature_extractor
     load_s = time.perf_counter() - t0
@@ -137,19 +143,9 @@ def _naive(files: list[str], threads: int) -> dict:
             "proba": [o[0].tolist() for o in out], "classes": p.classes}
 
 
-def _inference(precision: str, threads: int):
-    try:
-        from serkit.config import InferenceConfig
-    except ImportError:  # the baseline revision has no InferenceConfig
-        return None
-    return InferenceConfig(precision=precision, threads=threads)
-
-
 def _load(variant: str, threads: int, onnx_dir: str | None):
     from serkit import Predictor
 
-    if variant.startswith("onnx"):
-        return Predictor.load(onnx_dir, inference=_inference("fp32", threads))
     if variant == "baseline":
         import torch
 
@@ -157,7 +153,14 @@ def _load(variant: str, threads: int, onnx_dir: str | None):
         p = Predictor.load()
         p.pipeline.extractors[0].num_threads = threads
         return p
-    return Predictor.load(inference=_inference("auto" if variant == "default" else "fp32", threads))
+    from serkit.config import InferenceConfig
+
+    if variant == "onnx-int8":
+        return Predictor.load(onnx_dir, inference=InferenceConfig(threads=threads))
+    if variant == "default":
+        return Predictor.load(inference=InferenceConfig(threads=threads))
+    precision = {"torch-fp32": "fp32", "torch-bf16": "bf16"}[variant]
+    return Predictor.load(inference=InferenceConfig(runtime="torch", precision=precision, threads=threads))
 
 
 def worker(job: dict) -> dict:
@@ -171,7 +174,7 @@ def worker(job: dict) -> dict:
     p = _load(variant, threads, job.get("onnx_dir"))
     load_s = time.perf_counter() - t0
     feats: dict[str, np.ndarray] = {}
-    if not variant.startswith("onnx") and hasattr(p, "pipeline"):
+    if getattr(p, "runtime", "torch") == "torch":
         from serkit.models.capabilities import model_input
 
         def score(signals, names=None):  # Predictor.score_batch, keeping each clip's features
@@ -263,9 +266,9 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=1000)
     ap.add_argument("--naive-clips", type=int, default=100)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--variants", nargs="+", default=["naive", "baseline", "fp32", "default"])
+    ap.add_argument("--variants", nargs="+",
+                    default=["naive", "baseline", "torch-fp32", "torch-bf16", "default", "onnx-int8"])
     ap.add_argument("--baseline-rev", default="f0ea18c", help="commit of the 'baseline' variant")
-    ap.add_argument("--onnx-dir", help="an exported model (serkit export) for the onnx-* variants")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--long-minutes", type=float, default=10.0)
     ap.add_argument("--hour", action="store_true", help="also a 60-minute recording (default variant)")
@@ -282,6 +285,14 @@ def main() -> None:
     print(f"{len(files)} clips; assembling a {args.long_minutes:g}-minute recording in {tmp}", flush=True)
     long_path = tmp / "long.flac"
     long_s = make_recording(pool, args.long_minutes, long_path, args.seed)
+    # the default model's cached ONNX export is made once, before anything is timed
+    subprocess.run([sys.executable, "-c", "from serkit import Predictor; Predictor.load()"], check=True)
+    if "onnx-int8" in args.variants:
+        args.onnx_dir = str(tmp / "int8")
+        subprocess.run([sys.executable, "-m", "serkit.cli", "export", "serkit-default", "--format", "onnx",
+                        "--quantize", "int8", "--out", args.onnx_dir], check=True, capture_output=True)
+    else:
+        args.onnx_dir = None
     base_pp = None
     if "baseline" in args.variants:
         base = tmp / "baseline"
@@ -331,10 +342,9 @@ def write_report(args, clips, naive_idx, results, tmp, long_s, hour) -> None:
     labels = [c["label"] for c in clips]
     groups = [c["speaker"] for c in clips]
     t_max = max(args.threads)
-    ref_clip = results.get(("fp32", t_max, "clips"))
     feats = {v: np.load(tmp / f"feat_{v}_{t_max}.npy") for v in args.variants
              if (tmp / f"feat_{v}_{t_max}.npy").exists()}
-    ua = probe_ua(feats["fp32"], feats, labels, groups, args.seed) if "fp32" in feats else {}
+    ua = probe_ua(feats[REF], feats, labels, groups, args.seed) if REF in feats else {}
     lines = [
         "# Inference speed of the default recogniser",
         "",
@@ -346,12 +356,12 @@ def write_report(args, clips, naive_idx, results, tmp, long_s, hour) -> None:
         f"Short clips: {len(clips)} utterances (RAVDESS and CREMA-D, half each, every speaker; "
         f"{sum(1 for _ in clips)} files), `Predictor.predict_files` from the files. Naive path: "
         f"{len(naive_idx)} of those clips (every {max(1, len(clips) // len(naive_idx))}th).",
-        f"Long recording: {long_s / 60:.0f} minutes assembled from other utterances of the same corpora "
+        f"Long recording: {long_s / 60:g} minutes assembled from other utterances of the same corpora "
         "with 0.3–2 s pauses, `Predictor.predict_long` (silero VAD, 3 s windows every 1.5 s, smoothing, "
         "merging).",
         "",
         "| variant | threads | clips × real time | vs naive | long recording × real time | load (s) | "
-        "peak memory clips / long (MB) | same top label as fp32 (%) | max Δp | probe UA (%) |",
+        "peak memory clips / long (MB) | same top label as torch-fp32 (%) | max Δp | probe UA (%) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for v in args.variants:
@@ -364,24 +374,24 @@ def write_report(args, clips, naive_idx, results, tmp, long_s, hour) -> None:
             naive = results.get(("naive", th, "clips"))
             vs = f"{rt / (naive['audio_s'] / naive['wall_s']):.1f}×" if naive and v != "naive" else "—"
             same, dp = ("—", "—")
-            ref = results.get(("fp32", th, "clips"))
-            if ref and v != "fp32":
+            ref = results.get((REF, th, "clips"))
+            if ref and v != REF:
                 ref_p = [ref["proba"][i] for i in naive_idx] if v == "naive" else ref["proba"]
                 s, d = agreement(ref_p, c["proba"])
                 same, dp = f"{s:.1f}", f"{d:.3f}"
-            elif v == "fp32":
+            elif v == REF:
                 same, dp = "100 (reference)", "0"
             lrt = f"{lg['audio_s'] / lg['wall_s']:.1f}" if lg else "—"
             mem = f"{c['maxrss_mb']:.0f} / {lg['maxrss_mb']:.0f}" if lg else f"{c['maxrss_mb']:.0f}"
             u = f"{ua[v]:.1f}" if th == t_max and v in ua else "—"
             lines.append(f"| {v} | {th} | {rt:.1f} | {vs} | {lrt} | {c['load_s']:.2f} | {mem} | {same} | {dp} | {u} |")
-    ref_long = results.get(("fp32", t_max, "long"))
+    ref_long = results.get((REF, t_max, "long"))
     if ref_long:
         lines += ["", f"Timeline agreement with fp32 ({t_max} threads; share of the reference's speech, "
                   "in 0.1 s steps, with the same label):", ""]
         for v in args.variants:
             lg = results.get((v, t_max, "long"))
-            if lg and v != "fp32":
+            if lg and v != REF:
                 lines.append(f"- {v}: {timeline_agreement(ref_long['segments'], lg['segments'], long_s):.1f} %")
     if hour:
         lines += ["", f"One hour (default variant, {t_max} threads): "
