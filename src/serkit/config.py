@@ -267,6 +267,30 @@ class SegmentConfig(_Strict):
         return self
 
 
+class RayConfig(_Strict):
+    """``serkit predict --engine ray``: batch prediction on a Ray cluster (serkit.inference.distributed).
+
+    Each actor loads the model once and is sent the files a batch at a time; the driver writes the
+    results as they come back.
+    """
+
+    address: str | None = Field(
+        None, description="Ray cluster to join: 'auto' (the cluster this node belongs to), "
+                          "'HOST:6379' or 'ray://HOST:10001'; None: $RAY_ADDRESS when it is set, "
+                          "else start a local Ray instance on this machine")
+    num_cpus: int | None = Field(
+        None, ge=1, description="a local instance started by serkit: CPUs it may use (None: all)")
+    actors: int | None = Field(
+        None, ge=1, description="predictor actors (each holds one model); None: one per "
+                                "cpus_per_actor CPUs of the cluster, no more than there are batches")
+    cpus_per_actor: float = Field(
+        1.0, gt=0, description="CPUs each actor reserves; its torch threads are set to this many")
+    files_per_batch: int = Field(
+        32, ge=1, description="files sent to an actor at a time (map_batches batch_size)")
+    preserve_order: bool = Field(
+        True, description="results come back (and are written) in input order")
+
+
 class ServeConfig(_Strict):
     """``serkit serve``: where it listens and every limit of the HTTP API (serkit.serve).
 
