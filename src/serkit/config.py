@@ -275,9 +275,9 @@ class RayConfig(_Strict):
     """
 
     address: str | None = Field(
-        None, description="Ray cluster to join: 'auto' (the cluster this node belongs to), "
-                          "'HOST:6379' or 'ray://HOST:10001'; None: $RAY_ADDRESS when it is set, "
-                          "else start a local Ray instance on this machine")
+        None, description="Ray cluster to join: 'auto' (the cluster this node belongs to) or "
+                          "'HEAD_IP:6379'; None: $RAY_ADDRESS when it is set, else start a local "
+                          "Ray instance on this machine")
     num_cpus: int | None = Field(
         None, ge=1, description="a local instance started by serkit: CPUs it may use (None: all)")
     actors: int | None = Field(

@@ -132,7 +132,11 @@ def _predict_ray(files: list[str], model, segment, timeline: bool, batch_size: i
         except ConnectionError as exc:
             _fail(f"cannot reach the Ray cluster at {address or _ray_env()}: {exc}")
         except ray.exceptions.RayError as exc:
-            _fail(f"the Ray job failed: {str(exc).strip().splitlines()[-1] if str(exc).strip() else exc!r}")
+            text = str(exc).strip()
+            last = text.splitlines()[-1].strip(' "') if text else repr(exc)
+            hint = (" (is serkit[distributed] installed, at this version, on every node of the cluster?)"
+                    if "ModuleNotFoundError" in text or "No module named" in text else "")
+            _fail(f"the Ray job failed: {last}{hint}; Ray's logs: /tmp/ray/session_latest/logs")
     _summary(s.files, s.rows, s.failed, s.out, s.failed_out, s.seconds, f"on Ray ({s.actors} actor(s))")
     if s.failed and s.failed == s.files:
         raise typer.Exit(1)
@@ -158,7 +162,7 @@ def predict(paths: List[Path] = typer.Argument(..., help=INPUT_HELP),
             engine: str = typer.Option("local", "--engine", help="local (this process) or ray (a Ray "
                                        "cluster; needs serkit[distributed] and --out FILE.parquet)"),
             address: Optional[str] = typer.Option(None, "--address", help="--engine ray: the cluster to "
-                                                  "join (auto, HOST:6379, ray://HOST:10001; default: "
+                                                  "join (auto or HEAD_IP:6379; default: "
                                                   "$RAY_ADDRESS, else a local Ray instance)"),
             workers: Optional[int] = typer.Option(None, "--workers", min=1, help="--engine ray: actors, "
                                                   "each holding one model (default: one per CPU)"),

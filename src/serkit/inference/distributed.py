@@ -127,9 +127,10 @@ def _connect(cfg: RayConfig) -> bool:
 
     if ray.is_initialized():
         return False
-    # Ray's own start-up notes stay in its logs; Ray Data's warnings (e.g. actors waiting for
-    # resources) still reach the console
-    kw: dict[str, Any] = {"logging_level": logging.ERROR}
+    # Ray's start-up notes and the workers' output stay in Ray's logs (/tmp/ray/session_latest/logs;
+    # a file's problem is in its row); Ray Data's warnings (e.g. actors waiting for resources) and
+    # errors still reach the console
+    kw: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
     if cfg.address is None and not os.environ.get("RAY_ADDRESS"):
         kw.update(include_dashboard=False, num_cpus=cfg.num_cpus)
     ray.init(address=cfg.address, **kw)
