@@ -112,8 +112,8 @@ def _predict_ray(files: list[str], model, segment, timeline: bool, batch_size: i
     try:
         from serkit.inference.distributed import predict_on_ray
         import ray  # noqa: F401 - checked here to say how to install it
-    except ModuleNotFoundError:
-        _fail(f"--engine ray needs Ray; {PARQUET_HINT}")
+    except ImportError as exc:
+        _fail(f"--engine ray needs Ray ({exc}); {PARQUET_HINT}")
     try:
         cfg = RayConfig(address=address, actors=workers, cpus_per_actor=cpus_per_worker)
     except ValueError as exc:
