@@ -269,7 +269,7 @@ class SegmentConfig(_Strict):
 
 class InferenceConfig(_Strict):
     """How a loaded model computes (``Predictor.load(..., inference=...)``, ``serkit predict
-    --precision/--threads/--batch-size``): speed settings that never change what the model is.
+    --runtime/--precision/--threads/--batch-size``): speed settings that never change what the model is.
     """
 
     runtime: Literal["auto", "torch", "onnx"] = Field(
@@ -280,12 +280,37 @@ class InferenceConfig(_Strict):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="encoder arithmetic: bf16 autocast (CPUs with native bfloat16: AVX512-BF16 "
                             "or AMX; the log-mel front end and the pooling stay float32), fp32, or auto "
-                            "(bf16 where the CPU has it natively, else fp32). bench/results/speed.md "
-                            "gives its speed and its agreement with fp32")
+                            "(bf16 where the CPU has it natively, else fp32); torch runtime only "
+                            "(ONNX Runtime computes in float32). bench/results/speed.md gives its speed "
+                            "and its agreement with fp32")
     threads: int = Field(0, ge=0, description="CPU threads for the encoder (0: the runtime's default, "
                                               "all cores)")
     batch_size: int = Field(16, ge=1, description="clips per forward pass in predict_files (clips are "
                                                   "sorted by length first, so padding stays small)")
+
+
+class RayConfig(_Strict):
+    """``serkit predict --engine ray``: batch prediction on a Ray cluster (serkit.inference.distributed).
+
+    Each actor loads the model once and is sent the files a batch at a time; the driver writes the
+    results as they come back.
+    """
+
+    address: str | None = Field(
+        None, description="Ray cluster to join: 'auto' (the cluster this node belongs to) or "
+                          "'HEAD_IP:6379'; None: $RAY_ADDRESS when it is set, else start a local "
+                          "Ray instance on this machine")
+    num_cpus: int | None = Field(
+        None, ge=1, description="a local instance started by serkit: CPUs it may use (None: all)")
+    actors: int | None = Field(
+        None, ge=1, description="predictor actors (each holds one model); None: one per "
+                                "cpus_per_actor CPUs of the cluster, no more than there are batches")
+    cpus_per_actor: float = Field(
+        1.0, gt=0, description="CPUs each actor reserves; its torch threads are set to this many")
+    files_per_batch: int = Field(
+        32, ge=1, description="files sent to an actor at a time (map_batches batch_size)")
+    preserve_order: bool = Field(
+        True, description="results come back (and are written) in input order")
 
 
 class ServeConfig(_Strict):

@@ -1,4 +1,5 @@
-"""The recogniser: model directories, the Predictor, long recordings, subtitles.
+"""The recogniser: model directories, the Predictor, long recordings, subtitles, batch prediction
+(locally or on Ray).
 
 Front ends (the CLI, ``serkit serve``) import what they need from here; names load on first use,
 so ``import serkit.inference`` stays light.
@@ -13,6 +14,9 @@ _EXPORTS = {
     "read_limited": "serkit.io.audio",
     "class_colors": "serkit.inference.modelcard",
     "card_summary": "serkit.inference.modelcard",
+    "expand_inputs": "serkit.inference.inputs",
+    "predict_paths": "serkit.inference.batch",
+    "predict_on_ray": "serkit.inference.distributed",
 }
 
 __all__ = sorted(_EXPORTS)
