@@ -1,5 +1,4 @@
 import pytest
-from pydantic import ValidationError
 
 from serkit.config import RunConfig, apply_overrides, load_config
 
@@ -21,17 +20,18 @@ def test_yaml_and_dotted_overrides(tmp_path):
 
 
 def test_unknown_keys_and_bad_values_are_rejected(tmp_path):
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValueError, match=r"protocol\.knd: unknown setting"):
         load_config(None, ["protocol.knd=loso"])
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValueError, match=r"protocol\.kind: Input should be .* \(got 'whatever'\)"):
         load_config(None, ["protocol.kind=whatever"])
     with pytest.raises(ValueError, match="key=value"):
         apply_overrides({}, ["nonsense"])
 
 
 def test_random_protocol_must_be_declared_speaker_dependent():
-    with pytest.raises(ValidationError, match="speaker_dependent"):
+    with pytest.raises(ValueError, match="speaker_dependent") as info:
         load_config(None, ["protocol.kind=random"])
+    assert "errors.pydantic.dev" not in str(info.value) and "input_value" not in str(info.value)
     assert load_config(None, ["protocol.kind=random", "protocol.speaker_dependent=true"])
 
 
@@ -66,7 +66,7 @@ def test_corpus_options_from_yaml_become_adapter_kwargs(tmp_path):
         ("emodb", Path("/data/emodb"), {})]
     assert cfg.data.corpus_roots() == [("csv", Path("/data/study/labels.csv")),
                                        ("emodb", Path("/data/emodb"))]
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValueError, match=r"data\.corpora\.0\.speaker_regx: unknown setting"):
         load_config(None, ["data.corpora=[{name: csv, root: x.csv, speaker_regx: a}]"])
 
 

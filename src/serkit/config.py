@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_DATA_DIR = "../shared/datasets"
 #: the sample rate every model in serkit sees (io/audio.py resamples everything to it)
@@ -459,7 +459,26 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ValueError(f"{p}: expected a mapping at the top level")
         data = loaded
     apply_overrides(data, overrides or [])
-    return RunConfig.model_validate(data)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        where = f"{path}" if path is not None else "the configuration"
+        raise ValueError(f"{where}: {describe_validation_error(exc)}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """A pydantic validation error in plain words: ``field.path: what is wrong`` per problem."""
+    out = []
+    for e in exc.errors():
+        loc = ".".join(str(x) for x in e.get("loc", ()))
+        msg = str(e.get("msg", "invalid"))
+        msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if e.get("type") == "extra_forbidden":
+            msg = "unknown setting (check its spelling and section)"
+        elif e.get("type") in ("literal_error", "enum") or "Input should be" in msg:
+            msg = f"{msg} (got {e.get('input')!r})"
+        out.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(out)
 
 
 def dump_config(cfg: RunConfig, path: str | Path) -> None:
