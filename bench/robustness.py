@@ -144,7 +144,11 @@ def main(argv=None) -> int:
     classes = list(metrics["classes"])
     models = {f: load_estimator(run / "folds" / f / "model") for f in sorted(sub["fold"].unique())}
     feats = Features(pipeline, args.cache, args.seed)
-    conditions = ["clean"] + [c for c in args.conditions if c != "clean"]
+    # the target conditions first, so that an interrupted run has them (rows are written
+    # after every condition and shown in the table's order)
+    wanted = [c for c in args.conditions if c != "clean"]
+    conditions = ["clean"] + [c for c in TARGETS if c in wanted] + [c for c in wanted if c not in TARGETS]
+    order = {c: i for i, c in enumerate(["clean", *CONDITIONS])}
     print(f"{len(sub)} test clips ({sub.groupby('corpus').size().to_dict()}), {len(models)} fold models, "
           f"{len(conditions)} conditions", flush=True)
 
@@ -170,7 +174,12 @@ def main(argv=None) -> int:
                      "n": int(len(sub)), "wall_s": round(time.time() - t0, 1)})
         print(f"  {cond:18s} UA {100 * rows[-1]['ua']:5.1f}  ECE {100 * rows[-1]['ece']:5.1f}  "
               f"({rows[-1]['wall_s']:.0f} s)", flush=True)
+        _write(args, argv, run, metrics, sub, sorted(rows, key=lambda r: order[r["condition"]]),
+               done=len(rows) == len(conditions))
+    return 0
 
+
+def _write(args, argv, run: Path, metrics: dict, sub: pd.DataFrame, rows: list[dict], done: bool) -> None:
     clean = rows[0]["ua"]
     for r in rows:
         r["share_of_clean"] = r["ua"] / clean if clean else float("nan")
@@ -181,7 +190,7 @@ def main(argv=None) -> int:
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         "command": "python " + " ".join([_rel(Path(sys.argv[0])), *(argv or sys.argv[1:])]),
         "machine": f"{platform.machine()}, {platform.python_version()}",
-        "rows": rows,
+        "rows": rows, "complete": done,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     js = args.out.with_suffix(".json")
@@ -190,8 +199,8 @@ def main(argv=None) -> int:
     old["recipes"][record["recipe"]] = record
     js.write_text(json.dumps(old, indent=1))
     args.out.write_text(render(old))
-    print(f"wrote {args.out} and {js}")
-    return 0
+    if done:
+        print(f"wrote {args.out} and {js}")
 
 
 def render(data: dict) -> str:
@@ -211,7 +220,8 @@ def render(data: dict) -> str:
                   f"Run `{rec['run_dir']}` (UA over all test folds {100 * rec['run_ua']['mean']:.1f} ± "
                   f"{100 * rec['run_ua']['std']:.1f} %); {rec['n_clips']} test clips "
                   f"({rec['per_corpus']} per corpus, spread over the labels), seed {rec['seed']}, "
-                  f"{rec['date']}. Command: `{rec['command']}`.", "",
+                  f"{rec['date']}. Command: `{rec['command']}`."
+                  + ("" if rec.get("complete", True) else " **Interrupted: only the conditions listed ran.**"), "",
                   "| condition | UA % | % of clean | WA % | ECE % | " + " | ".join(f"{c} UA %" for c in corpora) + " |",
                   "|---|---|---|---|---|" + "---|" * len(corpora)]
         for r in rows:
