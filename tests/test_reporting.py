@@ -122,8 +122,8 @@ def test_minimal_run_renders_with_notes(tmp_path):
     assert 'class="warning"' in html
     for missing in ("No training curves", "No embeddings", "No attention weights", "No Grad-CAM maps"):
         assert missing in html
-    # metrics table, per-class bars + box plot, confusion, ROC/PR
-    assert len(DATA_URI.findall(html)) == 5
+    # metrics table, per-class bars + box plot, confusion, ROC/PR, reliability diagram
+    assert len(DATA_URI.findall(html)) == 6
     data = run / "report_data"
     assert (data / "confusion.csv").is_file() and (data / "roc.csv").is_file()
     assert not (data / "tsne.csv").exists() and not (data / "curves.csv").exists()
