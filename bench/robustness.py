@@ -41,7 +41,7 @@ import pandas as pd  # noqa: E402
 
 from serkit.config import RunConfig  # noqa: E402
 from serkit.evaluation import metrics as M  # noqa: E402
-from serkit.evaluation.degrade import CONDITIONS, babble, degrade  # noqa: E402
+from serkit.evaluation.degrade import CONDITIONS, add_noise, babble, degrade, telephone  # noqa: E402
 from serkit.features.cache import default_cache_dir, params_hash  # noqa: E402
 from serkit.features.pipeline import FeaturePipeline  # noqa: E402
 from serkit.io.audio import load_audio  # noqa: E402
@@ -106,6 +106,27 @@ class Features:
         np.save(f, feats, allow_pickle=False)
         return feats
 
+    def train_copy(self, row) -> np.ndarray:
+        """Features of one augmented copy of a training clip (cached): white or pink noise at an SNR
+        drawn from [5, 20] dB, the telephone band, or both (chosen with the clip's seed). No babble:
+        its talkers could be test speakers."""
+        d = self.root / "train_augment"
+        f = d / (hashlib.blake2b(row.key.encode(), digest_size=10).hexdigest() + ".npy")
+        if f.exists():
+            return np.load(f, allow_pickle=False)
+        sr = self.pipeline.sample_rate
+        x = load_audio(row.path, **self.pipeline.audio)
+        rng = np.random.default_rng(_seed(row.key, self.seed) + 7)
+        kind = int(rng.integers(4))     # 0 white, 1 pink, 2 telephone, 3 telephone + pink
+        if kind in (2, 3):
+            x = telephone(x, sr)
+        if kind != 2:
+            x = add_noise(x, sr, rng, snr=float(rng.uniform(5, 20)), noise="white" if kind == 0 else "pink")
+        feats = np.asarray(self.ext(np.asarray(x, np.float32), sr), dtype=np.float32)
+        d.mkdir(parents=True, exist_ok=True)
+        np.save(f, feats, allow_pickle=False)
+        return feats
+
     def _babble(self, row, manifest: pd.DataFrame, n: int, rng, talkers: int = 4) -> np.ndarray:
         other = manifest[manifest["corpus"] != row.corpus]
         if other.empty:
@@ -130,6 +151,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "robustness.md")
     ap.add_argument("--label", default=None, help="name of the recipe in the table (default: the run's)")
     ap.add_argument("--cache", type=Path, default=default_cache_dir().parent)
+    ap.add_argument("--train-augment", action="store_true",
+                    help="retrain each fold's head on its clean training clips plus one augmented copy "
+                         "of each (white/pink noise at 5-20 dB SNR and/or telephone band) and score that")
     args = ap.parse_args(argv)
 
     run = args.run_dir
@@ -142,8 +166,11 @@ def main(argv=None) -> int:
     pred = pd.read_csv(run / "predictions.csv", dtype={"key": str, "speaker": str, "true": str, "fold": str})
     sub = subset(pred, manifest, args.per_corpus, args.seed)
     classes = list(metrics["classes"])
-    models = {f: load_estimator(run / "folds" / f / "model") for f in sorted(sub["fold"].unique())}
     feats = Features(pipeline, args.cache, args.seed)
+    if args.train_augment:
+        models = train_augmented(cfg, pipeline, manifest, pred, feats)
+    else:
+        models = {f: load_estimator(run / "folds" / f / "model") for f in sorted(sub["fold"].unique())}
     # the issue's target conditions first, so that an interrupted run has them (rows are written
     # after every condition and shown in the table's order)
     wanted = [c for c in args.conditions if c != "clean"]
@@ -179,6 +206,35 @@ def main(argv=None) -> int:
     return 0
 
 
+def train_augmented(cfg: RunConfig, pipeline: FeaturePipeline, manifest: pd.DataFrame, pred: pd.DataFrame,
+                    feats: Features) -> dict:
+    """One head per fold of the run, the recipe's model and calibration, trained on the fold's clean
+    training features plus one augmented copy of each training clip (same speaker groups)."""
+    from serkit.evaluation.estimators import build_estimator, fit_calibrated
+    from serkit.evaluation.protocol import seed_everything
+
+    fs = pipeline.fit(manifest).transform_manifest(manifest, progress=False)   # clean, from the cache
+    man = fs.manifest
+    t0 = time.time()
+    aug = np.stack([feats.train_copy(r) for r in man.itertuples()])
+    print(f"augmented copies of {len(man)} clips in {time.time() - t0:.0f} s", flush=True)
+    y = man["label"].astype(str).to_numpy()
+    groups = man["speaker"].astype(str).to_numpy()
+    fold_of = dict(zip(pred["key"], pred["fold"]))
+    folds = np.array([fold_of.get(k, "") for k in man["key"]])
+    models = {}
+    for k, f in enumerate(sorted(set(folds) - {""})):
+        tr = np.flatnonzero(folds != f)
+        seed_everything(cfg.seed + k)
+        est = build_estimator(cfg, speaker_independent=True)
+        X = np.concatenate([fs.X[tr], aug[tr]])
+        est, _ = fit_calibrated(est, X, np.concatenate([y[tr], y[tr]]),
+                                np.concatenate([groups[tr], groups[tr]]), None, cfg.calibration, cfg.seed + k)
+        models[f] = est
+        print(f"  {f}: head trained on {len(tr)} clean + {len(tr)} augmented clips", flush=True)
+    return models
+
+
 def _write(args, argv, run: Path, metrics: dict, sub: pd.DataFrame, rows: list[dict], done: bool) -> None:
     clean = rows[0]["ua"]
     for r in rows:
@@ -191,6 +247,10 @@ def _write(args, argv, run: Path, metrics: dict, sub: pd.DataFrame, rows: list[d
         "command": "python " + " ".join([_rel(Path(sys.argv[0])), *(argv or sys.argv[1:])]),
         "machine": f"{platform.machine()}, {platform.python_version()}",
         "rows": rows, "complete": done,
+        "heads": ("retrained per fold on the clean training clips plus one augmented copy of each (white "
+                  "or pink noise at an SNR drawn from 5-20 dB, the telephone band, or telephone + pink "
+                  "noise; no babble), the recipe's model and calibration otherwise"
+                  if args.train_augment else "the run's fold models (trained on clean audio only)"),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     js = args.out.with_suffix(".json")
@@ -221,7 +281,8 @@ def render(data: dict) -> str:
                   f"{100 * rec['run_ua']['std']:.1f} %); {rec['n_clips']} test clips "
                   f"({rec['per_corpus']} per corpus, spread over the labels), seed {rec['seed']}, "
                   f"{rec['date']}. Command: `{rec['command']}`."
-                  + ("" if rec.get("complete", True) else " **Interrupted: only the conditions listed ran.**"), "",
+                  + ("" if rec.get("complete", True) else " **Interrupted: only the conditions listed ran.**"),
+                  "", f"Heads: {rec.get('heads', 'the run' + chr(39) + 's fold models')}.", "",
                   "| condition | UA % | % of clean | WA % | ECE % | " + " | ".join(f"{c} UA %" for c in corpora) + " |",
                   "|---|---|---|---|---|" + "---|" * len(corpora)]
         for r in rows:
