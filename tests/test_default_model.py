@@ -42,6 +42,23 @@ def test_card_is_complete_and_inductive():
     assert (MODEL / "estimator" / "weights.safetensors").stat().st_size < 2_000_000
 
 
+def test_card_states_calibration_and_the_predictor_applies_it():
+    main = CARD["evaluations"][0]
+    assert 0 < main["ece"]["mean"] < main["ece_uncalibrated"]["mean"] < 1   # ECE after < before
+    assert len(main["calibration_run"]["fold_temperatures"]) == 5
+    cal = CARD["calibration"]
+    assert cal["method"] == "temperature" and cal["split"] == "model_validation" and cal["speakers"] > 0
+    meta = json.loads((MODEL / "estimator" / "estimator.json").read_text())
+    assert meta["calibration"] == {"method": "temperature", "temperature": cal["temperature"]}
+    from serkit.inference.modeldir import load_model_dir
+    from serkit.models.calibration import TemperatureScaled
+
+    _, _, est = load_model_dir(MODEL)
+    assert isinstance(est, TemperatureScaled) and est.temperature == cal["temperature"]
+    readme = (MODEL / "README.md").read_text()
+    assert "## Calibration" in readme and "after temperature scaling" in readme
+
+
 def test_default_model_loads_offline_and_answers():
     _offline_tiny()
     from serkit import Predictor
@@ -113,3 +130,5 @@ def test_serkit_train_reproduces_the_default_model(shared_datasets, tmp_path, mo
     card = json.loads((out / "model.json").read_text())
     for mine, shipped in zip(card["evaluations"], CARD["evaluations"]):
         assert mine["ua"] == shipped["ua"] and mine["per_corpus_ua"] == shipped["per_corpus_ua"]
+    # the temperature bench/calibrate_default.py fitted is the one serkit train fits
+    assert card["calibration"]["temperature"] == pytest.approx(CARD["calibration"]["temperature"], rel=1e-4)

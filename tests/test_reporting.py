@@ -15,7 +15,7 @@ from serkit.reporting.colors import EMOTION_COLORS, color_for, colors_for
 from serkit.reporting.compare import group_runs, collect
 
 DATA_URI = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]{200,})"')
-SECTIONS = ["metrics", "skipped", "per-class", "confusion", "roc-pr", "training", "embeddings", "activations", "attention", "gradcam", "timing"]
+SECTIONS = ["metrics", "skipped", "per-class", "confusion", "roc-pr", "calibration", "training", "embeddings", "activations", "attention", "gradcam", "timing"]
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +33,9 @@ def test_report_has_every_section_and_embedded_images(full):
     assert html_path == run / "report.html"
     for anchor in SECTIONS:
         assert f'<section id="{anchor}">' in html
-    # fold scores, per-class bars, F1 box plot, confusion, ROC+PR, curves, PCA, t-SNE, activations,
+    # fold scores, per-class bars, F1 box plot, confusion, ROC+PR, reliability, curves, PCA, t-SNE, activations,
     # variance, attention, Grad-CAM npz gallery + 1 png
-    assert len(DATA_URI.findall(html)) == 13
+    assert len(DATA_URI.findall(html)) == 14
     for title in ("demo", "ravdess", "native", "cnn4", "logmel", "12 min 34 s", "0.1.0"):
         assert title in html
     assert "Speaker-independent: no speaker appears in both training and test" in html
@@ -95,7 +95,7 @@ def test_report_data_contents(full):
     gc = pd.read_csv(data / "gradcam.csv")
     assert len(gc) >= 3 and gc["file"].str.startswith("folds/").all()
     summary = json.loads((data / "summary.json").read_text())
-    assert summary["figures"] == 13 and summary["n_predictions"] == len(pred)
+    assert summary["figures"] == 14 and summary["n_predictions"] == len(pred)
 
 
 def test_perfect_classifier_has_unit_auc(tmp_path):
@@ -122,8 +122,8 @@ def test_minimal_run_renders_with_notes(tmp_path):
     assert 'class="warning"' in html
     for missing in ("No training curves", "No embeddings", "No attention weights", "No Grad-CAM maps"):
         assert missing in html
-    # metrics table, per-class bars + box plot, confusion, ROC/PR
-    assert len(DATA_URI.findall(html)) == 5
+    # metrics table, per-class bars + box plot, confusion, ROC/PR, reliability diagram
+    assert len(DATA_URI.findall(html)) == 6
     data = run / "report_data"
     assert (data / "confusion.csv").is_file() and (data / "roc.csv").is_file()
     assert not (data / "tsne.csv").exists() and not (data / "curves.csv").exists()

@@ -162,6 +162,25 @@ class ModelConfig(_Strict):
     save: bool = True
 
 
+class CalibrationConfig(_Strict):
+    """Probability calibration (serkit.models.calibration): temperature scaling fitted on inner
+    validation data of the training part only, never on the test fold."""
+
+    method: Literal["none", "temperature"] = Field(
+        "none", description="temperature: divide the model's log-probabilities by one scalar T fitted "
+                            "by minimising the NLL on held-out training speakers (the predicted label "
+                            "never changes, only the confidence); saved with the model")
+    split: Literal["holdout", "model_validation"] = Field(
+        "holdout", description="where T is fitted: holdout = a speaker-grouped share (val_fraction) of "
+                               "the training part is kept out of model fitting; model_validation = "
+                               "the speakers the model itself held out for early stopping (torch "
+                               "networks with val_fraction > 0; the weights are the same as without "
+                               "calibration)")
+    val_fraction: float = Field(
+        0.1, gt=0, lt=1, description="split=holdout: share of the training data (speaker-grouped when "
+                                     "there are speakers) held out to fit T")
+
+
 ProtocolKind = Literal["group_kfold", "loso", "speaker_holdout", "emobox", "leave_corpus_out", "random"]
 
 
@@ -389,6 +408,7 @@ class RunConfig(_Strict):
     features: FeatureConfig = Field(default_factory=FeatureConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     protocol: ProtocolConfig = Field(default_factory=ProtocolConfig)
+    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
     published: PublishedResult | None = None
     report: bool = True
     description: str = ""

@@ -65,10 +65,18 @@ def summary_table(metrics: dict) -> Table:
         tag += ", [bold yellow]TRANSDUCTIVE[/]"
     t = Table(title=f"{metrics['name']} — {proto['kind']} ({tag}), {proto['n_folds']} fold(s)",
               caption=f"[yellow]{proto['transductive_note']}[/]" if proto.get("transductive") else None)
-    for col in ("model", "features", "corpora", "UA %", "WA %", "macro-F1 %"):
+    cols = ["model", "features", "corpora", "UA %", "WA %", "macro-F1 %"]
+    row = [metrics["model"], metrics["features"], "+".join(metrics["corpora"]),
+           _pct(metrics["ua"]), _pct(metrics["wa"]), _pct(metrics["macro_f1"])]
+    if metrics.get("ece"):  # expected calibration error, 15 confidence bins
+        cols.append("ECE %")
+        row.append(_pct(metrics["ece"]))
+    if metrics.get("ece_uncalibrated"):
+        cols.append("ECE before T-scaling %")
+        row.append(_pct(metrics["ece_uncalibrated"]))
+    for col in cols:
         t.add_column(col, justify="right" if "%" in col else "left")
-    t.add_row(metrics["model"], metrics["features"], "+".join(metrics["corpora"]),
-              _pct(metrics["ua"]), _pct(metrics["wa"]), _pct(metrics["macro_f1"]))
+    t.add_row(*row)
     return t
 
 

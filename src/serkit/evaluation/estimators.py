@@ -9,14 +9,15 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
 
-from serkit.config import RunConfig
+from serkit.config import CalibrationConfig, RunConfig
 from serkit.features.pipeline import FeaturePipeline
 from serkit.models import capabilities as cap
 from serkit.models.capabilities import model_input
 from serkit.models.classical import GroupedGridSearch
 from serkit.models.registry import check_name, make_model
 
-__all__ = ["build_estimator", "check_estimator", "fit", "model_input", "preflight"]
+__all__ = ["build_estimator", "calibration_split", "check_estimator", "fit", "fit_calibrated",
+           "model_input", "preflight"]
 
 
 def build_estimator(cfg: RunConfig, speaker_independent: bool = True):
@@ -30,7 +31,14 @@ def build_estimator(cfg: RunConfig, speaker_independent: bool = True):
 
 
 def check_estimator(est, cfg: RunConfig) -> None:
-    """Parameter names of every grid point exist (``set_params`` on a clone); raises ValueError."""
+    """Parameter names of every grid point exist (``set_params`` on a clone) and the calibration
+    split suits the model; raises ValueError."""
+    if cfg.calibration.method != "none" and cfg.calibration.split == "model_validation":
+        base = est.estimator if isinstance(est, GroupedGridSearch) else est
+        if not (getattr(base, "val_fraction", 0) or 0) > 0:
+            raise ValueError(f"calibration.split=model_validation needs a model that holds out "
+                             f"validation speakers (a torch network with val_fraction > 0); model "
+                             f"{cfg.model.name!r} does not: use calibration.split=holdout")
     if not isinstance(est, GroupedGridSearch):
         return
     for point in ParameterGrid(est.param_grid):
@@ -50,6 +58,67 @@ def fit(est, X, y, groups, validation=None):
     if validation is not None and cap.takes_validation(est):
         kw["validation"] = validation
     return est.fit(model_input(est, X), y, **kw)
+
+
+def calibration_split(y: np.ndarray, groups, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(fit rows, calibration rows)`` of the training data: speaker-grouped when ``groups`` has
+    at least two speakers, else stratified by label (random when a class is too small)."""
+    from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit, StratifiedShuffleSplit
+
+    idx = np.arange(len(y))
+    if groups is not None and len(np.unique(np.asarray(groups))) >= 2:
+        return next(GroupShuffleSplit(n_splits=1, test_size=share, random_state=seed)
+                    .split(idx, y, np.asarray(groups)))
+    try:
+        return next(StratifiedShuffleSplit(n_splits=1, test_size=share, random_state=seed).split(idx, y))
+    except ValueError:
+        return next(ShuffleSplit(n_splits=1, test_size=share, random_state=seed).split(idx))
+
+
+def fit_calibrated(est, X, y, groups, validation, calibration: CalibrationConfig, seed: int):
+    """:func:`fit`, then (``calibration.method=temperature``) a temperature fitted on inner
+    validation rows of the TRAINING data ``X`` only (or the protocol's validation speakers).
+
+    Returns ``(estimator, record)``: the estimator wrapped in
+    :class:`~serkit.models.calibration.TemperatureScaled` and ``record = {"temperature", "n",
+    "speakers", "split", "rows"}`` (``rows``: indices into ``X`` the temperature was fitted on, None
+    for the protocol's validation set), or the plain fitted estimator and None.
+    """
+    from serkit.features.pipeline import take
+    from serkit.models.calibration import TemperatureScaled, fit_temperature
+
+    y = np.asarray(y).astype(str)
+    if calibration.method == "none":
+        return fit(est, X, y, groups, validation), None
+    if calibration.split == "holdout":
+        fit_rows, cal_rows = calibration_split(y, groups, calibration.val_fraction, seed)
+        fit(est, take(X, fit_rows), y[fit_rows], None if groups is None else np.asarray(groups)[fit_rows],
+            validation)
+        X_cal, y_cal, g_cal = take(X, cal_rows), y[cal_rows], \
+            None if groups is None else np.asarray(groups)[cal_rows]
+    else:  # model_validation: the rows the model held out itself (or the protocol's validation)
+        fit(est, X, y, groups, validation)
+        base = getattr(est, "best_estimator_", est)
+        if validation is not None:
+            cal_rows, (X_cal, y_cal), g_cal = None, validation, None
+            y_cal = np.asarray(y_cal).astype(str)
+        else:
+            cal_rows = getattr(base, "val_index_", None)
+            if cal_rows is None or not len(cal_rows):
+                raise ValueError("calibration.split=model_validation: the model held out no validation "
+                                 "rows (val_fraction is 0 or the training set is tiny); use "
+                                 "calibration.split=holdout")
+            X_cal, y_cal = take(X, cal_rows), y[cal_rows]
+            g_cal = None if groups is None else np.asarray(groups)[cal_rows]
+    classes = [str(c) for c in est.classes_]
+    known = np.isin(y_cal, classes)  # a class the fit part lacks cannot be scored
+    proba = np.asarray(est.predict_proba(model_input(est, take(X_cal, np.flatnonzero(known)))))
+    y_idx = np.searchsorted(np.asarray(classes), y_cal[known])
+    temperature = fit_temperature(proba, y_idx)
+    record = {"temperature": temperature, "n": int(known.sum()), "split": calibration.split,
+              "speakers": [] if g_cal is None else sorted({str(s) for s in g_cal}),
+              "rows": None if cal_rows is None else np.asarray(cal_rows)}
+    return TemperatureScaled(est, temperature), record
 
 
 def _synthetic(X_row, n_classes: int, per_class: int = 10, seed: int = 0):

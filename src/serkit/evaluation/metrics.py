@@ -1,4 +1,5 @@
-"""UA, WA, macro-F1, per-class scores, confusion matrix, one-vs-rest ROC-AUC; mean ± std over folds."""
+"""UA, WA, macro-F1, per-class scores, confusion matrix, one-vs-rest ROC-AUC, expected calibration
+error (ECE, 15 equal-width confidence bins) and reliability bins; mean ± std over folds."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -31,6 +32,7 @@ def compute(y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]
     }
     if proba is not None:
         out["roc_auc"] = roc_auc_ovr(y_true, np.asarray(proba), classes)
+        out["ece"] = ece(y_true, proba, classes)
     return out
 
 
@@ -86,6 +88,10 @@ def aggregate(folds: list[dict], classes: Sequence[str]) -> dict:
     aucs = [f["roc_auc"]["macro"] for f in folds if "roc_auc" in f and np.isfinite(f["roc_auc"]["macro"])]
     if aucs:
         out["roc_auc_macro"] = mean_std(aucs)
+    for key in ("ece", "ece_uncalibrated", "temperature"):  # probability calibration (15 bins)
+        vals = [f[key] for f in folds if f.get(key) is not None]
+        if vals:
+            out[key] = mean_std(vals)
     conf = np.sum([np.asarray(f["confusion"]) for f in folds], axis=0)
     out["confusion"] = conf.tolist()
     out["per_class"] = {}
@@ -97,3 +103,45 @@ def aggregate(folds: list[dict], classes: Sequence[str]) -> dict:
         out["per_class"][str(c)] = {"precision": float(prec), "recall": float(rec), "f1": float(f1),
                                     "support": int(conf[i].sum())}
     return out
+
+
+#: equal-width confidence bins of the expected calibration error (Guo et al., 2017)
+ECE_BINS = 15
+
+
+def reliability(y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str],
+                n_bins: int = ECE_BINS) -> dict:
+    """Reliability of the top-class confidence in ``n_bins`` equal-width bins of (0, 1].
+
+    Bin ``b`` holds the predictions whose confidence ``c`` satisfies ``b/n < c <= (b+1)/n``
+    (a confidence of exactly 0 goes into the first bin). Per bin: ``count``, ``confidence`` (mean
+    top probability) and ``accuracy`` (share of top-class predictions that are right); empty bins
+    have ``None`` for both.
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    y_true = np.asarray(y_true, dtype=str)
+    if proba.ndim != 2 or len(proba) != len(y_true) or proba.shape[1] != len(classes):
+        raise ValueError(f"proba must be [n, {len(classes)}] for {len(y_true)} labels, got {proba.shape}")
+    conf = proba.max(axis=1)
+    correct = np.asarray(classes, dtype=str)[proba.argmax(axis=1)] == y_true
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
+    bins = []
+    for b in range(n_bins):
+        m = which == b
+        n = int(m.sum())
+        bins.append({"lo": float(edges[b]), "hi": float(edges[b + 1]), "count": n,
+                     "confidence": float(conf[m].mean()) if n else None,
+                     "accuracy": float(correct[m].mean()) if n else None})
+    return {"n_bins": n_bins, "bins": bins}
+
+
+def ece(y_true: Sequence[str], proba: np.ndarray, classes: Sequence[str], n_bins: int = ECE_BINS) -> float:
+    """Expected calibration error: ``sum_b |B_b|/n * |accuracy(B_b) - confidence(B_b)|`` over
+    ``n_bins`` equal-width bins of the top-class confidence (:func:`reliability`). In [0, 1]."""
+    rel = reliability(y_true, proba, classes, n_bins)
+    n = sum(b["count"] for b in rel["bins"])
+    if n == 0:
+        raise ValueError("no predictions to score")
+    return float(sum(b["count"] / n * abs(b["accuracy"] - b["confidence"])
+                     for b in rel["bins"] if b["count"]))

@@ -25,7 +25,8 @@ from serkit.corpora import load_corpora
 from serkit.corpora.manifest import LabelOptions
 from serkit.evaluation import audit
 from serkit.evaluation import metrics as M
-from serkit.evaluation.estimators import build_estimator, check_estimator, fit, model_input, preflight
+from serkit.evaluation.estimators import (build_estimator, check_estimator, fit_calibrated, model_input,
+                                         preflight)
 from serkit.evaluation.explain import save_attention
 from serkit.evaluation.splits import SPLITS, ProtocolInfo, common_classes, make_folds
 from serkit.features.pipeline import FeaturePipeline, take
@@ -208,10 +209,16 @@ def _run(cfg: RunConfig, pipeline: FeaturePipeline, run_dir: Path, progress: boo
         # speaker groups drive inner validation only where the protocol is speaker-independent;
         # under a declared speaker-dependent split the inner split is stratified random too
         train_groups = groups[fold.train] if info.speaker_independent else None
-        fit(est, take(X, fold.train), y[fold.train], train_groups, validation)
+        # calibration (if any) is fitted on rows of the training part only, never on the test fold
+        est, cal = fit_calibrated(est, take(X, fold.train), y[fold.train], train_groups, validation,
+                                  cfg.calibration, cfg.seed + k)
         proba = _proba(est, take(X, fold.test), classes)
         pred = np.asarray(classes)[proba.argmax(axis=1)]
         fm = M.compute(y[fold.test], pred, classes, proba)
+        if cal is not None:
+            raw = _proba(est.estimator, take(X, fold.test), classes)
+            fm.update(ece_uncalibrated=M.ece(y[fold.test], raw, classes), temperature=cal["temperature"],
+                      calibration={"split": cal["split"], "n": cal["n"], "speakers": cal["speakers"][:50]})
         fm.update(fold=fold.name, n_train=int(len(fold.train)), n_test=int(len(fold.test)),
                   test_speakers=sorted(set(groups[fold.test]))[:50], fit_s=round(time.time() - tf, 2),
                   missing_classes=audit.missing_classes(y, fold.test, classes),
@@ -225,7 +232,9 @@ def _run(cfg: RunConfig, pipeline: FeaturePipeline, run_dir: Path, progress: boo
         fold_metrics.append(fm)
         missing = f"  [yellow]missing in test: {', '.join(fm['missing_classes'])}[/]" \
             if fm["missing_classes"] else ""
-        log(f"  {fold.name}: UA {fm['ua']:.3f}  WA {fm['wa']:.3f}  F1 {fm['macro_f1']:.3f}  "
+        ece_txt = f"  ECE {fm['ece']:.3f}" + (f" (uncalibrated {fm['ece_uncalibrated']:.3f}, T "
+                                             f"{fm['temperature']:.2f})" if cal is not None else "")
+        log(f"  {fold.name}: UA {fm['ua']:.3f}  WA {fm['wa']:.3f}  F1 {fm['macro_f1']:.3f}{ece_txt}  "
             f"(train {len(fold.train)}, test {len(fold.test)}, {fm['fit_s']:.0f} s){missing}")
         test_keys = manifest["key"].to_numpy()[fold.test]
         part = pd.DataFrame({"fold": fold.name, "key": test_keys, "speaker": groups[fold.test],
@@ -258,6 +267,7 @@ def _run(cfg: RunConfig, pipeline: FeaturePipeline, run_dir: Path, progress: boo
         "classes": classes, "seed": cfg.seed, "n_utterances": int(len(manifest)),
         "n_speakers": int(manifest["speaker"].nunique()),
         "protocol": _protocol_record(info, len(folds), transductive),
+        "calibration": cfg.calibration.model_dump(),
         **agg, "folds": fold_metrics,
         "missing_classes_note": note, "speaker_label_warnings": warnings_,
         "published": cfg.published.model_dump() if cfg.published else None,

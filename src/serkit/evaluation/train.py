@@ -23,7 +23,7 @@ import yaml
 
 from serkit.config import TRANSDUCTIVE_NOTE, RunConfig, apply_overrides
 from serkit.corpora import licence_of
-from serkit.evaluation.estimators import build_estimator, fit, preflight
+from serkit.evaluation.estimators import build_estimator, fit_calibrated, preflight
 from serkit.evaluation.metrics import headline
 from serkit.evaluation.protocol import check_config, load_manifest, run_experiment, seed_everything
 from serkit.features.pipeline import NotPortableError
@@ -60,6 +60,7 @@ def evaluation_summary(name: str, description: str, metrics: dict, run_dir: Path
     return {"name": name, "description": description, "protocol": metrics["protocol"],
             "label_set": metrics["label_set"], "classes": metrics["classes"],
             "ua": metrics["ua"], "wa": metrics["wa"], "macro_f1": metrics["macro_f1"],
+            **{k: metrics[k] for k in ("ece", "ece_uncalibrated", "temperature") if k in metrics},
             "per_class_recall": {c: round(v["recall"], 4) for c, v in metrics["per_class"].items()},
             "per_corpus_ua": per_corpus, "folds": folds}
 
@@ -76,6 +77,15 @@ def _training_data(manifest: pd.DataFrame, skipped: int) -> dict[str, Any]:
     return {"utterances": int(len(manifest)), "speakers": int(manifest["speaker"].nunique()),
             "hours": round(hours, 2), "corpora": corpora, "per_class": per_class,
             "skipped_inputs": skipped}
+
+
+def _calibration_text(cfg: RunConfig, cal: dict) -> str:
+    where = ("the speakers the model held out of training for early stopping"
+             if cal["split"] == "model_validation" else
+             f"a speaker-grouped {cfg.calibration.val_fraction:.0%} of the training data held out of "
+             "model fitting")
+    return (f"temperature scaling (NLL minimised over one scalar T) on {where} "
+            f"({cal['n']} utterances, {len(cal['speakers'])} speakers)")
 
 
 def _licence(training: dict[str, Any]) -> dict[str, Any]:
@@ -134,8 +144,15 @@ def train_model(cfg: RunConfig, model_out: str | Path, *, run_dir: str | Path | 
     fs = pipeline.fit(manifest).transform_manifest(manifest, progress=progress)
     y = fs.manifest["label"].astype(str).to_numpy()
     groups = fs.manifest["speaker"].astype(str).to_numpy()
-    fit(est, fs.X, y, groups)
+    est, cal = fit_calibrated(est, fs.X, y, groups, None, cfg.calibration, cfg.seed)
     training = _training_data(fs.manifest, len(fs.skipped))
+    calibration = None
+    if cal is not None:
+        calibration = {"method": "temperature", "temperature": round(cal["temperature"], 6),
+                       "split": cal["split"], "utterances": cal["n"], "speakers": len(cal["speakers"]),
+                       "fitted_on": _calibration_text(cfg, cal)}
+        log(f"temperature {cal['temperature']:.3f} fitted on {cal['n']} utterances of "
+            f"{len(cal['speakers'])} held-out training speakers")
     card = {
         "label_set": cfg.data.label_set,
         "label_options": {"calm": cfg.data.calm, "boredom": cfg.data.boredom, "excited": cfg.data.excited},
@@ -146,6 +163,7 @@ def train_model(cfg: RunConfig, model_out: str | Path, *, run_dir: str | Path | 
                                   for k, v in getattr(est, "best_params_", {}).items()}},
         "training_data": training,
         "evaluations": evaluations,
+        "calibration": calibration,
         "licence": _licence(training),
         "transductive": False,
         "seed": cfg.seed,

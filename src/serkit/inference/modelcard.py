@@ -22,6 +22,17 @@ def card_summary(card: dict[str, Any]) -> dict[str, str]:
             "licence": (card.get("licence") or {}).get("summary", "")}
 
 
+def _ece_text(ev: dict) -> str:
+    """ECE (15 confidence bins) of an evaluation, before and after temperature scaling when known."""
+    if not ev.get("ece"):
+        return ""
+    if ev.get("ece_uncalibrated"):
+        return (f" Expected calibration error (15 bins): {_pm(ev['ece_uncalibrated'])} % uncalibrated, "
+                f"{_pm(ev['ece'])} % after temperature scaling (T {ev['temperature']['mean']:.2f} ± "
+                f"{ev['temperature']['std']:.2f} over folds, each fitted on that fold's training speakers).")
+    return f" Expected calibration error (15 bins): {_pm(ev['ece'])} %."
+
+
 def render_card(card: dict[str, Any]) -> str:
     """Markdown model card from ``model.json``."""
     td = card.get("training_data", {})
@@ -60,12 +71,20 @@ def render_card(card: dict[str, Any]) -> str:
         tag = "speaker-independent" if p.get("speaker_independent") else "SPEAKER-DEPENDENT"
         lines += [f"### {ev['name']}: {ev.get('description', '')}", "",
                   f"{p.get('description', p.get('kind'))} ({tag}); classes {', '.join(ev['classes'])}.", "",
-                  f"UA {_pm(ev['ua'])} %, WA {_pm(ev['wa'])} %, macro-F1 {_pm(ev['macro_f1'])} %.", "",
+                  f"UA {_pm(ev['ua'])} %, WA {_pm(ev['wa'])} %, macro-F1 {_pm(ev['macro_f1'])} %."
+                  + _ece_text(ev), "",
                   "| per class | recall % |", "|---|---|"]
         lines += [f"| {c} | {100 * r:.1f} |" for c, r in ev["per_class_recall"].items()]
         lines += ["", "| corpus | UA % |", "|---|---|"]
         lines += [f"| {c} | {100 * u:.1f} |" for c, u in ev["per_corpus_ua"].items()]
         lines.append("")
+    cal = card.get("calibration")
+    if cal:
+        lines += ["## Calibration", "",
+                  f"Probabilities are temperature-scaled: log-probabilities divided by T = "
+                  f"{cal['temperature']:.3f} before the softmax (labels unchanged), fitted by "
+                  f"{cal.get('fitted_on', cal.get('split', ''))}."
+                  + (f" {cal['note']}" if cal.get("note") else ""), ""]
     lic = card.get("licence") or {}
     lines += ["## Licence", "", lic.get("summary", "unknown"), ""]
     for c, t in (lic.get("corpora") or {}).items():

@@ -8,7 +8,9 @@ An estimator folder holds ``estimator.json`` (format, kind, classes, the kind's 
   kind's loader class from :data:`LOADERS` (a plain table) from the spec and the arrays alone.
 
 ``GroupedGridSearch`` is saved as its refitted best estimator (the chosen parameters go into the
-spec). Loading never imports the training engine.
+spec). A temperature-scaled estimator (:mod:`serkit.models.calibration`) is saved as the model it
+wraps plus ``"calibration": {"method": "temperature", "temperature": T}`` in ``estimator.json``, and
+wrapped again on load. Loading never imports the training engine.
 """
 from __future__ import annotations
 
@@ -75,6 +77,11 @@ def save_estimator(est: Any, folder: str | Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     meta: dict[str, Any] = {"format": FORMAT}
+    from serkit.models.calibration import TemperatureScaled
+
+    if isinstance(est, TemperatureScaled):  # the temperature is a plain JSON number beside the model
+        meta["calibration"] = {"method": "temperature", "temperature": est.temperature}
+        est = est.estimator
     if hasattr(est, "best_estimator_") and hasattr(est, "best_params_"):  # GroupedGridSearch
         meta["best_params"] = {k: v if isinstance(v, (int, float, str, bool, type(None))) else str(v)
                                for k, v in est.best_params_.items()}
@@ -137,4 +144,14 @@ def load_estimator(folder: str | Path) -> Any:
     if classes != meta["classes"]:
         raise ValueError(f"{folder}: classes in the weights {classes} differ from estimator.json "
                          f"{meta['classes']}")
+    cal = meta.get("calibration")
+    if cal is not None:
+        try:
+            if cal.get("method") != "temperature":
+                raise ValueError(f"unknown calibration method {cal.get('method')!r}")
+            from serkit.models.calibration import TemperatureScaled
+
+            est = TemperatureScaled(est, float(cal["temperature"]))
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{folder}/estimator.json: bad calibration entry {cal!r} ({exc})") from None
     return est

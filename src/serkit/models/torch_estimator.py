@@ -242,4 +242,7 @@ class TorchClassifier(TorchNetworkPredictor, ClassifierMixin, BaseEstimator):
         self.precision_ = result.precision
         self.gradcam_target_ = getattr(net, "gradcam_layer", None)
         self.n_train_, self.n_val_ = len(tr), (0 if va is None else len(va))
+        # rows of the X given to fit that were held out for early stopping (None: none were, or
+        # the validation came from the caller); calibration may be fitted on them
+        self.val_index_ = None if validation is not None or va is None else np.asarray(va)
         return self

@@ -19,7 +19,7 @@ from serkit.evaluation import metrics as M
 from .run import Run, natural_sorted
 from .schema import missing_text
 
-__all__ = ["PER_FOLD_COLUMNS", "per_fold", "per_class", "confusion", "roc_pr", "speaker_overlap", "embedding_maps"]
+__all__ = ["PER_FOLD_COLUMNS", "calibration", "per_fold", "per_class", "confusion", "roc_pr", "speaker_overlap", "embedding_maps"]
 
 PER_FOLD_COLUMNS = ["fold", "n", "ua", "wa", "macro_f1", "missing_classes", "missing_train_classes"]
 
@@ -183,3 +183,25 @@ def embedding_maps(X: np.ndarray, seed: int, tsne: bool) -> dict[str, Any]:
                      method="exact" if n <= 300 else "barnes_hut")  # exact is faster on small sets
         out["tsne"] = (model.fit_transform(Xt), perplexity)
     return out
+
+
+def calibration(run: Run) -> tuple[pd.DataFrame | None, dict | None]:
+    """Per-fold expected calibration error (15 bins, recomputed from the ``prob_<class>`` columns
+    of predictions.csv; uncalibrated ECE and temperature from metrics.json when the run was
+    temperature-scaled) and the pooled reliability bins; ``(None, None)`` without probabilities."""
+    df = run.predictions
+    classes = run.classes
+    if not _has_predictions(run) or not classes or not all(f"prob_{c}" in df for c in classes):
+        return None, None
+    cols = [f"prob_{c}" for c in classes]
+    rows = []
+    folds = _fold_column(df)
+    for f in natural_sorted(folds.unique()):
+        sub = df[folds == f]
+        rec = run.fold_record(f)
+        rows.append({"fold": f, "n": len(sub),
+                     "ece": M.ece(sub["true"].to_numpy(str), sub[cols].to_numpy(float), classes),
+                     "ece_uncalibrated": rec.get("ece_uncalibrated"), "temperature": rec.get("temperature")})
+    rel = M.reliability(df["true"].to_numpy(str), df[cols].to_numpy(float), classes)
+    rel["ece"] = M.ece(df["true"].to_numpy(str), df[cols].to_numpy(float), classes)
+    return pd.DataFrame(rows, columns=["fold", "n", "ece", "ece_uncalibrated", "temperature"]), rel

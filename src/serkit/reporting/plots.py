@@ -282,6 +282,38 @@ def roc_pr_curves(
     return fig
 
 
+@_with_rc
+def reliability_diagram(rel: dict) -> Figure:
+    """Accuracy against mean confidence per confidence bin (bars, with the diagonal of perfect
+    calibration and the gap shaded), and how many predictions fall into each bin (below)."""
+    bins = rel["bins"]
+    width = 1.0 / rel["n_bins"]
+    centres = np.array([(b["lo"] + b["hi"]) / 2 for b in bins])
+    acc = np.array([np.nan if b["accuracy"] is None else b["accuracy"] for b in bins])
+    conf = np.array([np.nan if b["confidence"] is None else b["confidence"] for b in bins])
+    counts = np.array([b["count"] for b in bins])
+    fig = new_figure(5.6, 5.6)
+    ax, ax_n = fig.subplots(2, 1, gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
+    ok = ~np.isnan(acc)
+    ax.bar(centres[ok], acc[ok], width=width * 0.95, color="#4c72b0", edgecolor="white", label="accuracy")
+    gap_lo, gap_hi = np.minimum(acc, conf), np.maximum(acc, conf)
+    ax.bar(centres[ok], (gap_hi - gap_lo)[ok], bottom=gap_lo[ok], width=width * 0.95, color="#dd8452",
+           alpha=0.45, hatch="//", edgecolor="#dd8452", label="gap to mean confidence")
+    ax.plot([0, 1], [0, 1], linestyle=":", color="#555555", linewidth=1, label="perfect calibration")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"Reliability (ECE {100 * rel['ece']:.2f} %, {rel['n_bins']} bins)"
+                 if "ece" in rel else "Reliability")
+    ax.legend(loc="upper left", frameon=False)
+    ax_n.bar(centres, counts, width=width * 0.95, color="#8c8c8c")
+    ax_n.set_xlabel("confidence (top-class probability)")
+    ax_n.set_ylabel("predictions")
+    ax_n.set_xlim(0, 1)
+    for a in (ax, ax_n):
+        _style(a)
+    return fig
+
+
 # ---------------------------------------------------------------- training
 @_with_rc
 def training_curves(curves: pd.DataFrame) -> Figure:

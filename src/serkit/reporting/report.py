@@ -22,7 +22,7 @@ from . import html as H
 from .context import ReportContext
 from .header import header, skipped_section, timing_section
 from .model_views import attention_section, embedding_sections, gradcam_section, training_section
-from .results import confusion_section, metrics_section, per_class_section, roc_pr_section
+from .results import calibration_section, confusion_section, metrics_section, per_class_section, roc_pr_section
 from .run import clean_nan, load_run, run_summary
 
 __all__ = ["write_report"]
@@ -74,6 +74,7 @@ def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
         ("per-class", "Per-class results", per_class_section(ctx, pooled, per_fold_class, roc, pr)),
         ("confusion", "Confusion matrix", confusion_section(ctx)),
         ("roc-pr", "ROC and precision–recall curves", roc_pr_section(ctx, roc, pr, roc_df, pr_df)),
+        ("calibration", "Calibration", calibration_section(ctx)),
         ("training", "Training curves", training_section(ctx)),
         ("embeddings", "Embedding maps", emb_html),
         ("activations", "Activations and feature variance", act_html),

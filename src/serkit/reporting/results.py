@@ -13,7 +13,7 @@ from .colors import colors_for
 from .context import ReportContext, pct, pm
 from .run import fold_name
 
-__all__ = ["metrics_section", "per_class_section", "confusion_section", "roc_pr_section"]
+__all__ = ["calibration_section", "metrics_section", "per_class_section", "confusion_section", "roc_pr_section"]
 
 
 def metrics_section(ctx: ReportContext, summary: dict) -> str:
@@ -138,3 +138,37 @@ def roc_pr_section(ctx: ReportContext, roc: dict, pr: dict, roc_df, pr_df) -> st
         "Computed from the predicted probabilities, pooled over folds.",
         [ctx.csv("roc.csv", roc_df), ctx.csv("pr.csv", pr_df)],
     )
+
+
+def calibration_section(ctx: ReportContext) -> str:
+    per_fold, rel = A.calibration(ctx.run)
+    if per_fold is None:
+        return H.note("No calibration figures: predictions.csv has no prob_<class> columns.")
+    scaled = per_fold["temperature"].notna().any()
+    rows = []
+    for _, r in per_fold.iterrows():
+        row = [fold_name(r["fold"]), int(r["n"]), pct(r["ece"])]
+        if scaled:
+            row += ["–" if pd.isna(r["ece_uncalibrated"]) else pct(r["ece_uncalibrated"]),
+                    "–" if pd.isna(r["temperature"]) else f"{r['temperature']:.3f}"]
+        rows.append(row)
+    mean = ["mean ± std over folds", int(per_fold["n"].sum()), pm(per_fold["ece"].mean(), per_fold["ece"].std(ddof=0))]
+    if scaled:
+        unc = per_fold["ece_uncalibrated"].astype(float)
+        mean += [pm(unc.mean(), unc.std(ddof=0)), ""]
+    rows.append(mean)
+    header = ["", "test utterances", "ECE (%)"] + (["ECE before temperature scaling (%)", "temperature"] if scaled else [])
+    out = [H.table(header, rows, text_cols=(0,), row_classes=[""] * (len(rows) - 1) + ["summary"])]
+    out.append(H.note(
+        "Expected calibration error: predictions are put into 15 equal-width bins of their top-class "
+        "probability; ECE is the average over bins, weighted by their share of predictions, of "
+        "|accuracy − mean confidence| (0 = the confidence is the chance of being right)."
+        + (" The probabilities of this run are temperature-scaled: each fold's temperature was fitted "
+           "on held-out speakers of its training part, never on its test fold; the labels are the same "
+           "as before scaling." if scaled else "")))
+    out.append(ctx.fig(plots.reliability_diagram(rel), "reliability diagram: accuracy against confidence per bin",
+                       "Reliability diagram, pooled over folds: bars are the accuracy of the predictions in each "
+                       "confidence bin; the hatched part is the gap to their mean confidence (below the diagonal: "
+                       "over-confident). Below: predictions per bin.",
+                       [ctx.csv("calibration_folds.csv", per_fold), ctx.json("reliability.json", rel)]))
+    return "".join(out)
