@@ -315,3 +315,25 @@ def test_runtime_refusals_and_fallbacks(tiny, tmp_path, monkeypatch):
     assert card["name"] == "tiny"
     res = runner.invoke(app, ["predict", str(tmp_path), "--model", str(src), "--runtime", "tpu"])
     assert res.exit_code == 2 and "runtime" in res.output
+
+
+def test_a_temperature_scaled_model_exports_with_its_temperature(tmp_path):
+    """Temperature scaling (serkit.models.calibration) is baked into the graph: ONNX Runtime gives
+    the calibrated probabilities the torch Predictor gives, and the card records T."""
+    from serkit import Predictor
+    from serkit.config import InferenceConfig
+    from serkit.inference.modeldir import load_model_dir, save_model_dir
+    from serkit.models.calibration import TemperatureScaled
+
+    src = _tiny_model_dir(tmp_path / "plain", network_params={"n_layers": 3, "hidden": [8], "dropout": [0.1]})
+    card, pipe, est = load_model_dir(src)
+    scaled = save_model_dir(tmp_path / "scaled", name="tiny-t", pipeline=pipe, estimator=TemperatureScaled(est, 0.5),
+                            card={k: card[k] for k in ("backbone", "model")})
+    out = _export(scaled, tmp_path / "exported")
+    assert json.loads((out / "model.json").read_text())["runtime"]["temperature"] == pytest.approx(0.5)
+    torch_p = Predictor.load(scaled, inference=InferenceConfig(runtime="torch", precision="fp32"))
+    plain = Predictor.load(src, inference=InferenceConfig(runtime="torch", precision="fp32"))
+    sigs = _signals()
+    want = torch_p.score_batch(sigs)
+    assert not np.allclose(want, plain.score_batch(sigs), atol=1e-3)       # T changed the scores
+    np.testing.assert_allclose(Predictor.load(out).score_batch(sigs), want, atol=TOL)

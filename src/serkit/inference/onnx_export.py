@@ -99,7 +99,7 @@ def _layer_indices(layers, n: int) -> list[int] | str:
 
 
 # --------------------------------------------------------------------------- the graph
-def _graph_module(backbone, layers, pooling: str, estimator):
+def _graph_module(backbone, layers, pooling: str, estimator, temperature: float | None = None):
     """The torch module that is exported (built here so that importing this module needs no torch)."""
     import torch
     from torch import nn
@@ -130,6 +130,8 @@ def _graph_module(backbone, layers, pooling: str, estimator):
             self.register_buffer("scale_mean", torch.from_numpy(mean.copy()))
             self.register_buffer("scale_std", torch.from_numpy(std.copy()))
             self.head = estimator.network_
+            # temperature scaling (serkit.models.calibration): softmax(z / T) == softmax(log p / T)
+            self.inv_temperature = None if temperature is None else 1.0 / float(temperature)
 
         def forward(self, mel: torch.Tensor, mel_lengths: torch.Tensor) -> torch.Tensor:
             t = mel.shape[2]
@@ -168,7 +170,10 @@ def _graph_module(backbone, layers, pooling: str, estimator):
                 feats = torch.cat(stats, dim=-1)
             feats = (feats - self.scale_mean) / self.scale_std
             feats = torch.where(torch.isfinite(feats), feats, torch.zeros_like(feats))
-            return torch.softmax(self.head(feats), dim=-1)
+            logits = self.head(feats)
+            if self.inv_temperature is not None:
+                logits = logits * self.inv_temperature
+            return torch.softmax(logits, dim=-1)
 
     return WhisperHeadGraph().eval()
 
@@ -283,7 +288,11 @@ def export_onnx(name_or_dir: str | Path | None, out: str | Path, *, quantize: st
     # the torch model itself, in float32 (verifies the backbone's weights checksum)
     pred = Predictor.load(src, inference=InferenceConfig(runtime="torch", precision="fp32"))
     card, pipeline, est = pred.card, pred.pipeline, pred.estimator
-    _check_exportable(card, pipeline, est, src)
+    from serkit.models.calibration import TemperatureScaled
+
+    temperature = est.temperature if isinstance(est, TemperatureScaled) else None
+    head = est.estimator if temperature is not None else est
+    _check_exportable(card, pipeline, head, src)
     ext = pipeline.extractors[0]
     backbone = ext.load()
     if backbone.kind != "whisper":
@@ -291,7 +300,7 @@ def export_onnx(name_or_dir: str | Path | None, out: str | Path, *, quantize: st
                           f"Whisper encoder. Supported: {EXPORTABLE}.")
     if float(getattr(backbone.feature_extractor, "dither", 0.0) or 0.0) != 0.0:
         raise ExportError(f"{src}: the Whisper feature extractor adds dither, which the export cannot reproduce")
-    module = _graph_module(backbone, ext.layers, ext.pooling, est)
+    module = _graph_module(backbone, ext.layers, ext.pooling, head, temperature)
     n_mels = int(backbone.model.config.num_mel_bins)
 
     created = not out.exists()
@@ -332,11 +341,12 @@ def _write(out: Path, src: Path, card: dict[str, Any], pipeline, est, backbone, 
         "name": RUNTIME, "graph": "model.onnx", "sha256": file_sha256(out / "model.onnx"),
         "opset": OPSET, "exporter": EXPORTER,
         "inputs": INPUTS, "outputs": [{"name": "probabilities", "dtype": "float32", "shape": ["batch", n],
-                                       "doc": "softmax over `classes`"}],
+                                       "doc": "softmax over `classes` (of the logits divided by `temperature` when the model is temperature-scaled)"}],
         "log_mel": {"n_fft": int(fe.n_fft), "hop_length": int(fe.hop_length), "n_mels": n_mels,
                     "filters": "mel_filters.npy",
                     "max_frames": 2 * int(backbone.model.config.max_source_positions)},
         "encoder_depth": module.depth, "num_threads": int(params.get("num_threads", 2) or 0),
+        "temperature": (None if module.inv_temperature is None else 1.0 / module.inv_temperature),
         "quantization": ({"method": "onnxruntime.quantization.quantize_dynamic", "weights": "int8",
                           "per_channel": True, "ops": ["MatMul"],
                           "note": "activations are quantised per batch at run time, so a clip's scores "
