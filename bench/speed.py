@@ -150,8 +150,9 @@ def _load(variant: str, threads: int, onnx_dir: str | None):
         import torch
 
         torch.set_num_threads(threads)
-        p = Predictor.load()
+        p = Predictor.load()                      # loads the backbone, which sets the card's threads
         p.pipeline.extractors[0].num_threads = threads
+        torch.set_num_threads(threads)
         return p
     from serkit.config import InferenceConfig
 
@@ -198,8 +199,9 @@ def worker(job: dict) -> dict:
     out = {"load_s": load_s, "wall_s": wall, "audio_s": sum(r.get("duration") or 0 for r in res),
            "maxrss_mb": _maxrss_mb(), "classes": p.classes,
            "proba": [[r["scores"].get(c, 0.0) for c in p.classes] if r.get("label") else None for r in res]}
-    if feats and job.get("features_out") and all(f in feats for f in files):
-        np.save(job["features_out"], np.stack([feats[f] for f in files]))
+    if feats and job.get("features_out"):   # clips with no speech have no features
+        names = [f for f in files if f in feats]
+        np.savez(job["features_out"], names=np.asarray(names), X=np.stack([feats[f] for f in names]))
     return out
 
 
@@ -279,6 +281,7 @@ def main() -> None:
         print(json.dumps(worker(json.loads(Path(args.worker).read_text()))))
         return
 
+    args.load_start = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="serkit-speed-"))
     clips, pool = corpus_clips(args.clips, args.seed)
     files = [c["path"] for c in clips]
@@ -311,7 +314,7 @@ def main() -> None:
                 pp = base_pp if v == "baseline" else None
                 job = {"variant": v, "threads": threads, "task": "clips", "onnx_dir": args.onnx_dir,
                        "files": [files[i] for i in naive_idx] if v == "naive" else files,
-                       "features_out": str(tmp / f"feat_{v}_{threads}.npy")}
+                       "features_out": str(tmp / f"feat_{v}_{threads}.npz")}
                 r = run_job(job, pp)
                 key = (v, threads, "clips")
                 if key not in results or r["wall_s"] < results[key]["wall_s"]:
@@ -342,16 +345,24 @@ def write_report(args, clips, naive_idx, results, tmp, long_s, hour) -> None:
     labels = [c["label"] for c in clips]
     groups = [c["speaker"] for c in clips]
     t_max = max(args.threads)
-    feats = {v: np.load(tmp / f"feat_{v}_{t_max}.npy") for v in args.variants
-             if (tmp / f"feat_{v}_{t_max}.npy").exists()}
-    ua = probe_ua(feats[REF], feats, labels, groups, args.seed) if REF in feats else {}
+    loaded = {v: np.load(tmp / f"feat_{v}_{t_max}.npz") for v in args.variants
+              if (tmp / f"feat_{v}_{t_max}.npz").exists()}
+    common = set.intersection(*[set(map(str, d["names"])) for d in loaded.values()]) if loaded else set()
+    keep = [i for i, c in enumerate(clips) if c["path"] in common]
+    feats = {}
+    for v, d in loaded.items():
+        row = {str(n): i for i, n in enumerate(d["names"])}
+        feats[v] = d["X"][[row[clips[i]["path"]] for i in keep]]
+    ua = (probe_ua(feats[REF], feats, [labels[i] for i in keep], [groups[i] for i in keep], args.seed)
+          if REF in feats else {})
     lines = [
         "# Inference speed of the default recogniser",
         "",
         f"`{' '.join(['.venv/bin/python', 'bench/speed.py'] + sys.argv[1:])}` — {date.today()}, "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads as in the "
         "table. Each cell is its own fresh process (best of the repeats); × real time = seconds of audio per "
-        "second of wall time, decoding included.",
+        f"second of wall time, decoding included. Load average (1 min) at the start {args.load_start:.1f}, "
+        f"at the end {os.getloadavg()[0]:.1f} (other work on the machine shares its 2 cores).",
         "",
         f"Short clips: {len(clips)} utterances (RAVDESS and CREMA-D, half each, every speaker; "
         f"{sum(1 for _ in clips)} files), `Predictor.predict_files` from the files. Naive path: "
@@ -399,9 +410,10 @@ def write_report(args, clips, naive_idx, results, tmp, long_s, hour) -> None:
                   f"(the {long_s / 60:.0f}-minute recording: "
                   f"{results.get(('default', t_max, 'long'), {}).get('maxrss_mb', float('nan')):.0f} MB) — "
                   "decoded in 30 s blocks, memory does not grow with the length."]
-    lines += ["", "Probe UA: logistic regression on the fp32 features of the clips, 5 speaker-grouped folds "
-              "(inductive), tested on each variant's features; it measures how much a precision change moves "
-              "the features, not the default model's accuracy (which is in its card)."]
+    lines += ["", f"Probe UA ({len(keep)} clips with speech; {t_max} threads): logistic regression on the "
+              "torch-fp32 features of the clips, 5 speaker-grouped folds (inductive), tested on each variant's "
+              "features (torch variants: the ONNX graphs give probabilities only); it measures how much a "
+              "precision change moves the features, not the default model's accuracy (which is in its card)."]
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"written: {args.out}")
 

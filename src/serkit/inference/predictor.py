@@ -30,6 +30,9 @@ from serkit.models.capabilities import model_input
 
 __all__ = ["NO_SPEECH_KINDS", "Predictor", "AudioError", "ModelError"]
 
+#: predict_files decodes this many batches of files at a time (bounded memory on any number of files)
+GROUP_BATCHES = 16
+
 #: AudioError kinds that mean "there is nothing to recognise", not "the file is broken"
 NO_SPEECH_KINDS = frozenset({"empty", "silent", "too_short"})
 
@@ -199,12 +202,23 @@ class Predictor:
                       progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
         """Emotions of many files, in input order. Files are decoded once, sorted by length and
         scored in batches; a file that cannot be read gets ``error`` instead of a label and the
-        others go on. ``progress(n)`` is called after every ``n`` files done."""
+        others go on. ``progress(n)`` is called after every ``n`` files done. Memory stays bounded
+        however many files there are: they are taken ``GROUP_BATCHES`` batches at a time."""
         paths = [str(p) for p in paths]
         batch_size = batch_size or self.inference.batch_size
         results: list[dict[str, Any] | None] = [None] * len(paths)
+        group = batch_size * GROUP_BATCHES
+        for start in range(0, len(paths), group):
+            self._predict_group(paths, range(start, min(start + group, len(paths))), results,
+                                batch_size, progress)
+        return [r for r in results if r is not None]
+
+    def _predict_group(self, paths: list[str], indices: range, results: list, batch_size: int,
+                       progress: Callable[[int], None] | None) -> None:
+        """Decode the files ``indices`` of ``paths``, then score them sorted by length."""
         ready: list[tuple[int, np.ndarray, float]] = []
-        for i, p in enumerate(paths):
+        for i in indices:
+            p = paths[i]
             try:
                 if duration_of(p) > self.segments.clip_max_s:   # long recording: timeline summary
                     results[i] = self._summary_of_long(p)
@@ -243,7 +257,6 @@ class Predictor:
                         results[i] = {"path": paths[i], "error": str(exc), "kind": exc.kind}
             if progress:
                 progress(len(chunk))
-        return [r for r in results if r is not None]
 
     # ------------------------------------------------------------------ long recordings
     def predict_long(self, source, segments: SegmentConfig | None = None,
