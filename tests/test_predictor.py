@@ -320,3 +320,23 @@ def test_inference_settings_are_checked_and_change_no_label(model_dir, tmp_path)
     b = runner.invoke(app, base + ["--precision", "auto"])
     assert a.exit_code == 0 and b.exit_code == 0
     assert json.loads(a.stdout[a.stdout.index("["):]) == json.loads(b.stdout[b.stdout.index("["):])
+
+
+def test_predict_files_in_groups_gives_the_same_results_in_input_order(model_dir, tmp_path, monkeypatch):
+    """predict_files decodes a bounded group of files at a time; with groups of one batch the
+    results are those of one group, in input order, bad files included."""
+    from serkit import Predictor
+    from serkit.inference import predictor as predictor_mod
+
+    p = Predictor.load(model_dir, segments=ENERGY)
+    files = [write(tmp_path / f"c{i}.wav", tone(f0, d, amp=0.4, seed=i))
+             for i, (f0, d) in enumerate([(330, 0.8), (520, 0.6), (140, 0.9), (330, 0.7), (520, 0.8)])]
+    bad = tmp_path / "bad.wav"
+    bad.write_text("no")
+    paths = files[:2] + [bad] + files[2:]
+    whole = p.predict_files(paths, batch_size=2)
+    seen: list[int] = []
+    monkeypatch.setattr(predictor_mod, "GROUP_BATCHES", 1)     # groups of 2 files
+    grouped = p.predict_files(paths, batch_size=2, progress=seen.append)
+    assert grouped == whole and [r["path"] for r in grouped] == [str(x) for x in paths]
+    assert sum(seen) == len(paths) and "error" in grouped[2]
