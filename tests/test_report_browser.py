@@ -60,11 +60,11 @@ def _dom(tmp_path: Path, page: Path) -> str:
 def test_report_dom_in_chromium(report, tmp_path):
     dom = _dom(tmp_path, report)
     imgs = re.findall(r'<img src="data:image/png;base64,([^"]*)"', dom)
-    # fold scores, per-class bars, F1 box plot, confusion, ROC+PR, curves, PCA, t-SNE,
+    # fold scores, per-class bars, F1 box plot, confusion, ROC+PR, reliability, curves, PCA, t-SNE,
     # activations, variance, attention, Grad-CAM gallery, Grad-CAM png
-    assert len(imgs) == 13
+    assert len(imgs) == 14
     assert all(len(b64) > 1000 for b64 in imgs)
-    assert dom.count("<figure") == 13
+    assert dom.count("<figure") == 14
     headings = re.findall(r"<h2>([^<]+)</h2>", dom)
     assert headings == [
         "Metrics",
@@ -72,6 +72,7 @@ def test_report_dom_in_chromium(report, tmp_path):
         "Per-class results",
         "Confusion matrix",
         "ROC and precision–recall curves",
+        "Calibration",
         "Training curves",
         "Embedding maps",
         "Activations and feature variance",
@@ -97,7 +98,7 @@ def test_report_images_decode_in_chromium(report, tmp_path):
     dom = _dom(tmp_path, probe)
     m = re.search(r'data-images="(\d+)/(\d+)"', dom)
     assert m, "load handler did not run"
-    assert m.group(1) == m.group(2) == "13"
+    assert m.group(1) == m.group(2) == "14"
 
 
 def test_report_screenshot(report, tmp_path):
