@@ -121,10 +121,11 @@ def run_demo(out_dir: Path, model: str | None, console) -> None:
     from serkit.inference.predictor import Predictor
     from serkit.reporting.timeline import plot_timeline
 
-    t0 = time.time()
+    start = time.time()
     rec, truth, origin = build_recording(out_dir)
     console.print(f"[bold]recording[/]: {rec} — {origin}")
-    predictor = Predictor.load(model)
+    t0 = time.time()
+    predictor = Predictor.load(model, say=lambda msg: console.print(f"[dim]{msg}[/]"))
     t1 = time.time()
     console.print(f"model: {predictor.name} ({', '.join(predictor.classes)}), loaded in {t1 - t0:.1f} s")
     tl = predictor.predict_long(str(rec))
@@ -150,4 +151,4 @@ def run_demo(out_dir: Path, model: str | None, console) -> None:
     console.print("\n".join(srt.strip().splitlines()[:12]) + ("\n…" if srt.count("\n\n") > 3 else ""),
                   markup=False)
     console.print(f"written: {out_dir / 'timeline.json'}, {png}, {out_dir / 'recording.srt'} "
-                  f"({time.time() - t0:.0f} s in all)")
+                  f"({time.time() - start:.0f} s in all)")
