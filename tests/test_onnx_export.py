@@ -92,7 +92,7 @@ def tiny(tmp_path_factory):
 def test_numpy_log_mel_matches_hugging_face_whisper_features():
     from transformers import WhisperFeatureExtractor
 
-    from serkit.features.logmel import log_mel, log_mel_batch
+    from serkit.backbones.logmel import log_mel, log_mel_batch
 
     fe = WhisperFeatureExtractor(feature_size=80)
     rng = np.random.default_rng(0)

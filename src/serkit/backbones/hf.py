@@ -55,36 +55,18 @@ def _lengths_to_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch
     return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
 
 
-def whisper_log_mel(arrays: Sequence[np.ndarray], mel_filters: torch.Tensor, n_fft: int = 400,
+def whisper_log_mel(arrays: Sequence[np.ndarray], mel_filters: torch.Tensor | np.ndarray, n_fft: int = 400,
                     hop: int = _HOP) -> tuple[torch.Tensor, torch.Tensor]:
-    """Whisper's log-mel spectrogram of a batch of clips, each on its own length.
+    """Whisper's log-mel of a batch of clips, each on its own length (no 30 s padding), as tensors:
+    ``(mel [B, n_mels, T] float32, lengths [B] int64)``; frames past a clip's end are 0.
 
-    The same numbers as ``WhisperFeatureExtractor`` on one clip without 30 s padding (centred
-    frames with reflect padding, Hann window, power spectrum, mel filter bank, ``log10``, floor at
-    the clip's maximum minus 8, ``(x + 4) / 4``), sliced to ``len // hop`` frames, computed for the
-    whole batch in one pass: every clip is reflect-padded on its own and the per-clip maximum is
-    taken over its own frames only, so batching changes nothing. Frames past a clip's end are 0
-    (the encoder's first convolution pads with zeros too).
+    The numbers are :func:`serkit.backbones.logmel.log_mel_batch`'s (the same front end the exported
+    ONNX models use): ``WhisperFeatureExtractor``'s per clip, each clip floored at its own maximum
+    minus 8, so batching changes nothing."""
+    from .logmel import log_mel_batch
 
-    Returns ``(mel [B, n_mels, T], lengths [B])`` (float32, int64; ``T`` = the longest clip's).
-    """
-    arrays = [a if len(a) >= 2 * hop else np.pad(a, (0, 2 * hop - len(a))) for a in arrays]
-    lengths = torch.tensor([len(a) // hop for a in arrays], dtype=torch.long)
-    n_frames = int(lengths.max())
-    width = (n_frames - 1) * hop + n_fft
-    padded = np.zeros((len(arrays), width), dtype=np.float32)
-    for i, a in enumerate(arrays):
-        r = np.pad(np.asarray(a, dtype=np.float32), n_fft // 2, mode="reflect")
-        k = min(len(r), width)
-        padded[i, :k] = r[:k]
-    frames = torch.from_numpy(padded).unfold(1, n_fft, hop)          # [B, T, n_fft]
-    window = torch.hann_window(n_fft, dtype=torch.float32)
-    power = torch.fft.rfft(frames * window, dim=-1).abs() ** 2       # [B, T, n_fft // 2 + 1]
-    mel = torch.clamp(power @ mel_filters, min=1e-10).log10()        # [B, T, n_mels]
-    valid = _lengths_to_mask(lengths, n_frames)[:, :, None]          # [B, T, 1]
-    peak = mel.masked_fill(~valid, float("-inf")).amax(dim=(1, 2), keepdim=True)
-    mel = (torch.maximum(mel, peak - 8.0) + 4.0) / 4.0
-    return mel.masked_fill(~valid, 0.0).transpose(1, 2).contiguous(), lengths
+    mel, lengths = log_mel_batch(list(arrays), np.asarray(mel_filters, dtype=np.float32), n_fft=n_fft, hop=hop)
+    return torch.from_numpy(mel), torch.from_numpy(lengths)
 
 
 class Backbone(nn.Module):

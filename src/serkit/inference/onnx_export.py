@@ -13,7 +13,7 @@ What can be exported: a Whisper backbone (``ssl`` features, pooled, ``mean`` or 
 * the estimator's fitted scaler and the head, then a softmax.
 
 Inputs ``mel [batch, n_mels, frames]`` float32 (the Whisper log-mel of each clip, zero-padded to
-the longest; :mod:`serkit.features.logmel`) and ``mel_lengths [batch]`` int64; output
+the longest; :mod:`serkit.backbones.logmel`) and ``mel_lengths [batch]`` int64; output
 ``probabilities [batch, classes]``. Batch and length axes are dynamic.
 
 Other model kinds (scikit-learn models such as the SVM or the ``ssl_probe``, CNNs on spectrograms,
@@ -51,7 +51,7 @@ OPSET = 17
 #: exports in seconds and needs no onnxscript; torch deprecates it from 2.9 (serkit pins torch < 2.14)
 EXPORTER = "torch.onnx.export (TorchScript, dynamo=False)"
 INPUTS = [{"name": "mel", "dtype": "float32", "shape": ["batch", "n_mels", "frames"],
-           "doc": "Whisper log-mel of each clip (serkit.features.logmel), zero-padded to the longest"},
+           "doc": "Whisper log-mel of each clip (serkit.backbones.logmel), zero-padded to the longest"},
           {"name": "mel_lengths", "dtype": "int64", "shape": ["batch"],
            "doc": "number of valid mel frames of each clip"}]
 

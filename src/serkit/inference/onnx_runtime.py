@@ -12,7 +12,7 @@
 
 :func:`load_onnx_model` turns it into the two objects the
 :class:`~serkit.inference.predictor.Predictor` uses: :class:`OnnxFeatures` (audio preparation +
-Whisper log-mel in NumPy, :mod:`serkit.features.logmel`) and :class:`OnnxClassifier` (the graph:
+Whisper log-mel in NumPy, :mod:`serkit.backbones.logmel`) and :class:`OnnxClassifier` (the graph:
 ``mel [B, n_mels, T]`` float32 and ``mel_lengths [B]`` int64 in, ``probabilities [B, C]`` out).
 Install with ``pip install serkit[onnx]``.
 """
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from serkit.config import SAMPLE_RATE
-from serkit.features.logmel import log_mel_batch
+from serkit.backbones.logmel import log_mel_batch
 from serkit.io.audio import prepare
 
 __all__ = ["RUNTIME", "OnnxClassifier", "OnnxFeatures", "file_sha256", "load_onnx_model"]

@@ -1,7 +1,8 @@
 """Whisper's log-mel spectrogram in NumPy (no torch, no transformers).
 
-This is the front end of an exported ONNX model (:mod:`serkit.inference.onnx_runtime`): it gives
-what :class:`serkit.backbones.hf.Backbone` feeds the Whisper encoder, computed the way Hugging
+The one front end of every Whisper encoder serkit runs: :class:`serkit.backbones.hf.Backbone`
+feeds it to the torch encoder (training and prediction) and an exported ONNX model
+(:mod:`serkit.inference.onnx_runtime`) feeds it to its graph. It is computed the way Hugging
 Face's ``WhisperFeatureExtractor`` computes it, per clip and without the 30 s padding:
 
 1. a centred STFT: the signal is reflect-padded by ``n_fft // 2`` on both sides, cut into frames
