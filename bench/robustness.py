@@ -17,7 +17,9 @@ Babble for a clip is the sum of ``--babble-talkers`` utterances of speakers from
     nice -n 10 .venv/bin/python bench/robustness.py RUN_DIR [--per-corpus 30] [--seed 42]
         [--conditions babble_20dB telephone_8k ...] [--out bench/results/robustness.md]
 
-Writes the Markdown table (``--out``) and the rows as JSON beside it (``.json``).
+Writes the Markdown table (``--out``) and the rows as JSON beside it (``.json``). The scoring is
+:func:`serkit.evaluation.robustness.score_run` (also ``serkit robustness RUN_DIR``); this script
+adds ``--train-augment`` and the page collecting several recipes.
 """
 from __future__ import annotations
 
@@ -29,7 +31,6 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != _HERE]
 
 import argparse  # noqa: E402
-import hashlib  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
@@ -40,17 +41,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from serkit.config import RunConfig  # noqa: E402
-from serkit.evaluation import metrics as M  # noqa: E402
-from serkit.evaluation.degrade import CONDITIONS, add_noise, babble, degrade, telephone  # noqa: E402
-from serkit.features.cache import default_cache_dir, params_hash  # noqa: E402
+from serkit.evaluation.degrade import CONDITIONS, add_noise, telephone  # noqa: E402
+from serkit.evaluation.robustness import (TARGETS, RunFeatures, clip_seed, fold_models,  # noqa: E402
+                                          load_run, markdown_table, run_subset, score_run)
+from serkit.features.cache import default_cache_dir  # noqa: E402
 from serkit.features.pipeline import FeaturePipeline  # noqa: E402
-from serkit.io.audio import load_audio  # noqa: E402
-from serkit.models.capabilities import model_input  # noqa: E402
-from serkit.models.persist import load_estimator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-#: the issue's targets: share of clean UA kept (conditions -> fraction)
-TARGETS = {"babble_20dB": 0.9, "white_20dB": 0.9, "pink_20dB": 0.9, "telephone_8k": 0.9}
 
 
 def _rel(p: Path) -> str:
@@ -60,86 +57,25 @@ def _rel(p: Path) -> str:
         return p.as_posix()
 
 
-def _seed(key: str, seed: int) -> int:
-    return int.from_bytes(hashlib.blake2b(f"{seed}|{key}".encode(), digest_size=4).digest(), "little")
-
-
-def subset(pred: pd.DataFrame, manifest: pd.DataFrame, per_corpus: int, seed: int) -> pd.DataFrame:
-    """``per_corpus`` test rows per corpus, spread evenly over its labels (seeded)."""
-    df = pred[["fold", "key", "speaker", "true"]].merge(manifest[["key", "path", "corpus"]], on="key")
-    rng = np.random.default_rng(seed)
-    parts = []
-    for _, part in df.groupby("corpus", sort=True):
-        labels = sorted(part["true"].unique())
-        quota = {lab: per_corpus // len(labels) + (i < per_corpus % len(labels)) for i, lab in enumerate(labels)}
-        for lab, rows in part.groupby("true", sort=True):
-            take = min(quota[lab], len(rows))
-            parts.append(rows.iloc[rng.permutation(len(rows))[:take]])
-    return pd.concat(parts).sort_values("key").reset_index(drop=True)
-
-
-class Features:
-    """Features of degraded clips, cached as ``<cache>/robustness/<pipeline>/<condition>/<key>.npy``."""
-
-    def __init__(self, pipeline: FeaturePipeline, cache: Path, seed: int):
-        self.pipeline = pipeline
-        self.ext = pipeline.extractors[0]
-        spec = {"audio": pipeline.audio, "extractor": self.ext.cache_params(), "seed": seed}
-        self.root = cache / "robustness" / params_hash(spec)
-        self.seed = seed
-
-    def __call__(self, condition: str, row, manifest: pd.DataFrame) -> np.ndarray:
-        d = self.root / condition
-        f = d / (hashlib.blake2b(row.key.encode(), digest_size=10).hexdigest() + ".npy")
-        if f.exists():
-            return np.load(f, allow_pickle=False)
-        sr = self.pipeline.sample_rate
-        x = load_audio(row.path, **self.pipeline.audio)
-        s = _seed(row.key, self.seed) + sum(map(ord, condition))
-        if condition != "clean":
-            noise = None
-            if condition.startswith("babble"):
-                noise = self._babble(row, manifest, len(x), np.random.default_rng(s))
-            x = degrade(condition, x, sr, seed=s, babble_signal=noise)
-        feats = np.asarray(self.ext(np.asarray(x, np.float32), sr), dtype=np.float32)
-        d.mkdir(parents=True, exist_ok=True)
-        np.save(f, feats, allow_pickle=False)
-        return feats
-
-    def train_copy(self, row) -> np.ndarray:
-        """Features of one augmented copy of a training clip (cached): white or pink noise at an SNR
-        drawn from [5, 20] dB, the telephone band, or both (chosen with the clip's seed). No babble:
-        its talkers could be test speakers."""
-        d = self.root / "train_augment"
-        f = d / (hashlib.blake2b(row.key.encode(), digest_size=10).hexdigest() + ".npy")
-        if f.exists():
-            return np.load(f, allow_pickle=False)
-        sr = self.pipeline.sample_rate
-        x = load_audio(row.path, **self.pipeline.audio)
-        rng = np.random.default_rng(_seed(row.key, self.seed) + 7)
-        kind = int(rng.integers(4))     # 0 white, 1 pink, 2 telephone, 3 telephone + pink
-        if kind in (2, 3):
-            x = telephone(x, sr)
-        if kind != 2:
-            x = add_noise(x, sr, rng, snr=float(rng.uniform(5, 20)), noise="white" if kind == 0 else "pink")
-        feats = np.asarray(self.ext(np.asarray(x, np.float32), sr), dtype=np.float32)
-        d.mkdir(parents=True, exist_ok=True)
-        np.save(f, feats, allow_pickle=False)
-        return feats
-
-    def _babble(self, row, manifest: pd.DataFrame, n: int, rng, talkers: int = 4) -> np.ndarray:
-        other = manifest[manifest["corpus"] != row.corpus]
-        if other.empty:
-            other = manifest[manifest["speaker"].astype(str) != str(row.speaker)]
-        speakers = other["speaker"].astype(str).unique()
-        chosen = rng.choice(speakers, size=min(talkers, len(speakers)), replace=False)
-        sources = []
-        for spk in chosen:
-            rows = other[other["speaker"].astype(str) == spk]
-            path = rows["path"].iloc[int(rng.integers(len(rows)))]
-            sources.append(load_audio(path, **{**self.pipeline.audio, "silence_dbfs": None,
-                                               "min_duration_s": 0.0}))
-        return babble(sources, n, rng)
+def train_copy(feats: RunFeatures, row) -> np.ndarray:
+    """Features of one augmented copy of a training clip (cached): white or pink noise at an SNR
+    drawn from [5, 20] dB, the telephone band, or both (chosen with the clip's seed). No babble:
+    its talkers could be test speakers."""
+    f = feats.file("train_augment", row.key)
+    if f.exists():
+        return np.load(f, allow_pickle=False)
+    sr = feats.pipeline.sample_rate
+    x = feats.load(row.path)
+    rng = np.random.default_rng(clip_seed(row.key, feats.seed) + 7)
+    kind = int(rng.integers(4))     # 0 white, 1 pink, 2 telephone, 3 telephone + pink
+    if kind in (2, 3):
+        x = telephone(x, sr)
+    if kind != 2:
+        x = add_noise(x, sr, rng, snr=float(rng.uniform(5, 20)), noise="white" if kind == 0 else "pink")
+    out = feats.extract(x)
+    f.parent.mkdir(parents=True, exist_ok=True)
+    np.save(f, out, allow_pickle=False)
+    return out
 
 
 def main(argv=None) -> int:
@@ -156,58 +92,32 @@ def main(argv=None) -> int:
                          "of each (white/pink noise at 5-20 dB SNR and/or telephone band) and score that")
     args = ap.parse_args(argv)
 
-    run = args.run_dir
-    metrics = json.loads((run / "metrics.json").read_text())
-    import yaml
-
-    cfg = RunConfig.model_validate(yaml.safe_load((run / "config.yaml").read_text()))
-    pipeline = FeaturePipeline.from_config(cfg.audio, cfg.features)
-    manifest = pd.read_csv(run / "manifest.csv", dtype={"key": str, "speaker": str, "label": str})
-    pred = pd.read_csv(run / "predictions.csv", dtype={"key": str, "speaker": str, "true": str, "fold": str})
-    sub = subset(pred, manifest, args.per_corpus, args.seed)
-    classes = list(metrics["classes"])
-    feats = Features(pipeline, args.cache, args.seed)
+    run = load_run(args.run_dir)
+    sub = run_subset(run, args.per_corpus, args.seed)
+    feats = RunFeatures(run["pipeline"], args.cache, args.seed)
     if args.train_augment:
-        models = train_augmented(cfg, pipeline, manifest, pred, feats)
+        models = train_augmented(run["config"], run["pipeline"], run["manifest"], run["predictions"], feats)
     else:
-        models = {f: load_estimator(run / "folds" / f / "model") for f in sorted(sub["fold"].unique())}
-    # the issue's target conditions first, so that an interrupted run has them (rows are written
-    # after every condition and shown in the table's order)
-    wanted = [c for c in args.conditions if c != "clean"]
-    conditions = ["clean"] + [c for c in TARGETS if c in wanted] + [c for c in wanted if c not in TARGETS]
-    order = {c: i for i, c in enumerate(["clean", *CONDITIONS])}
-    print(f"{len(sub)} test clips ({sub.groupby('corpus').size().to_dict()}), {len(models)} fold models, "
-          f"{len(conditions)} conditions", flush=True)
+        models = fold_models(args.run_dir, sorted(sub["fold"].unique()))
+    done = []
 
-    rows = []
-    for cond in conditions:
-        t0 = time.time()
-        X = []
-        for r in sub.itertuples():
-            X.append(feats(cond, r, manifest))
-        X = np.stack(X)
-        proba = np.zeros((len(sub), len(classes)))
-        for f, est in models.items():
-            idx = np.flatnonzero(sub["fold"].to_numpy() == f)
-            p = est.predict_proba(model_input(est, X[idx]))
-            for j, c in enumerate([str(c) for c in est.classes_]):
-                proba[idx, classes.index(c)] = p[:, j]
-        y = sub["true"].to_numpy(str)
-        yhat = np.asarray(classes)[proba.argmax(1)]
-        per_corpus = {c: M.ua(y[m], yhat[m]) for c in sorted(sub["corpus"].unique())
-                      for m in [sub["corpus"].to_numpy() == c]}
-        rows.append({"condition": cond, "ua": M.ua(y, yhat), "wa": float(np.mean(y == yhat)),
-                     "ece": M.ece(y, proba, classes), "per_corpus_ua": per_corpus,
-                     "n": int(len(sub)), "wall_s": round(time.time() - t0, 1)})
-        print(f"  {cond:18s} UA {100 * rows[-1]['ua']:5.1f}  ECE {100 * rows[-1]['ece']:5.1f}  "
-              f"({rows[-1]['wall_s']:.0f} s)", flush=True)
-        _write(args, argv, run, metrics, sub, sorted(rows, key=lambda r: order[r["condition"]]),
-               done=len(rows) == len(conditions))
+    def on_row(record: dict) -> None:
+        new = [r for r in record["rows"] if r["condition"] not in done]
+        for r in new:
+            done.append(r["condition"])
+            print(f"  {r['condition']:18s} UA {100 * r['ua']:5.1f}  ECE {100 * r['ece']:5.1f}  "
+                  f"({r['wall_s']:.0f} s)", flush=True)
+        _write(args, argv, record)
+
+    # the issue's target conditions run first, so that an interrupted run has them (rows are
+    # written after every condition and shown in the table's order)
+    score_run(args.run_dir, args.conditions, seed=args.seed, per_corpus=args.per_corpus, cache=args.cache,
+              models=models, on_row=on_row, say=lambda m: print(m, flush=True))
     return 0
 
 
 def train_augmented(cfg: RunConfig, pipeline: FeaturePipeline, manifest: pd.DataFrame, pred: pd.DataFrame,
-                    feats: Features) -> dict:
+                    feats: RunFeatures) -> dict:
     """One head per fold of the run, the recipe's model and calibration, trained on the fold's clean
     training features plus one augmented copy of each training clip (same speaker groups)."""
     from serkit.evaluation.estimators import build_estimator, fit_calibrated
@@ -216,7 +126,7 @@ def train_augmented(cfg: RunConfig, pipeline: FeaturePipeline, manifest: pd.Data
     fs = pipeline.fit(manifest).transform_manifest(manifest, progress=False)   # clean, from the cache
     man = fs.manifest
     t0 = time.time()
-    aug = np.stack([feats.train_copy(r) for r in man.itertuples()])
+    aug = np.stack([train_copy(feats, r) for r in man.itertuples()])
     print(f"augmented copies of {len(man)} clips in {time.time() - t0:.0f} s", flush=True)
     y = man["label"].astype(str).to_numpy()
     groups = man["speaker"].astype(str).to_numpy()
@@ -235,18 +145,15 @@ def train_augmented(cfg: RunConfig, pipeline: FeaturePipeline, manifest: pd.Data
     return models
 
 
-def _write(args, argv, run: Path, metrics: dict, sub: pd.DataFrame, rows: list[dict], done: bool) -> None:
-    clean = rows[0]["ua"]
-    for r in rows:
-        r["share_of_clean"] = r["ua"] / clean if clean else float("nan")
+def _write(args, argv, rec: dict) -> None:
     record = {
-        "run_dir": str(run), "recipe": args.label or metrics.get("name"), "seed": args.seed,
-        "per_corpus": args.per_corpus, "n_clips": int(len(sub)),
-        "run_ua": metrics["ua"], "calibration": metrics.get("calibration"),
+        "run_dir": str(args.run_dir), "recipe": args.label or rec["name"], "seed": args.seed,
+        "per_corpus": args.per_corpus, "n_clips": rec["n_clips"],
+        "run_ua": rec["run_ua"], "calibration": rec.get("calibration"),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         "command": "python " + " ".join([_rel(Path(sys.argv[0])), *(argv or sys.argv[1:])]),
         "machine": f"{platform.machine()}, {platform.python_version()}",
-        "rows": rows, "complete": done,
+        "rows": rec["rows"], "complete": rec["complete"],
         "heads": ("retrained per fold on the clean training clips plus one augmented copy of each (white "
                   "or pink noise at an SNR drawn from 5-20 dB, the telephone band, or telephone + pink "
                   "noise; no babble), the recipe's model and calibration otherwise"
@@ -259,7 +166,7 @@ def _write(args, argv, run: Path, metrics: dict, sub: pd.DataFrame, rows: list[d
     old["recipes"][record["recipe"]] = record
     js.write_text(json.dumps(old, indent=1))
     args.out.write_text(render(old))
-    if done:
+    if rec["complete"]:
         print(f"wrote {args.out} and {js}")
 
 
@@ -284,7 +191,6 @@ def render(data: dict) -> str:
              "conditions are within noise.", ""]
     for name, rec in data["recipes"].items():
         rows = rec["rows"]
-        corpora = sorted(rows[0]["per_corpus_ua"])
         lines += [f"## {name}", "",
                   f"Run `{rec['run_dir']}` (UA over all test folds {100 * rec['run_ua']['mean']:.1f} ± "
                   f"{100 * rec['run_ua']['std']:.1f} %); {rec['n_clips']} test clips "
@@ -292,16 +198,8 @@ def render(data: dict) -> str:
                   f"{rec['date']}. Command: `{rec['command']}`."
                   + ("" if rec.get("complete", True) else " **Interrupted: only the conditions listed ran.**"),
                   "", f"Heads: {rec.get('heads', 'the run' + chr(39) + 's fold models')}.", "",
-                  "| condition | UA % | % of clean | WA % | ECE % | " + " | ".join(f"{c} UA %" for c in corpora) + " |",
-                  "|---|---|---|---|---|" + "---|" * len(corpora)]
-        for r in rows:
-            share = 100 * r["share_of_clean"]
-            target = TARGETS.get(r["condition"])
-            cell = f"{share:.1f}"
-            if target is not None:
-                cell = f"**{cell}**" if share >= 100 * target else f"*{cell}*"
-            lines.append(f"| {r['condition']} | {100 * r['ua']:.1f} | {cell} | {100 * r['wa']:.1f} | "
-                         f"{100 * r['ece']:.1f} | " + " | ".join(f"{100 * r['per_corpus_ua'][c]:.1f}" for c in corpora) + " |")
+                  ]
+        lines += markdown_table(rows, TARGETS)
         lines.append("")
     return "\n".join(lines)
 

@@ -35,6 +35,7 @@ err = Console(stderr=True)
 
 
 from serkit.cli import recognise as _recognise  # noqa: E402
+from serkit.cli import robustness as _robustness  # noqa: E402
 from serkit.cli import serve as _serve  # noqa: E402
 from serkit.cli.export import export as _export  # noqa: E402
 
@@ -45,6 +46,7 @@ app.command("models")(_recognise.models)
 app.command("train")(_recognise.train)
 app.command("serve")(_serve.serve)
 app.command("export")(_export)
+app.command("robustness")(_robustness.robustness)
 
 
 def _fail(msg: str, code: int = 2) -> None:

@@ -76,7 +76,9 @@ def _training_data(manifest: pd.DataFrame, skipped: int) -> dict[str, Any]:
     hours = float(pd.to_numeric(manifest["duration"], errors="coerce").sum()) / 3600
     return {"utterances": int(len(manifest)), "speakers": int(manifest["speaker"].nunique()),
             "hours": round(hours, 2), "corpora": corpora, "per_class": per_class,
-            "skipped_inputs": skipped}
+            "skipped_inputs": skipped,
+            # who the model heard: `serkit robustness` warns when it is evaluated on them
+            "speaker_ids": sorted(manifest["speaker"].astype(str).unique())}
 
 
 def _calibration_text(cfg: RunConfig, cal: dict) -> str:
