@@ -181,6 +181,57 @@ class CalibrationConfig(_Strict):
                                      "there are speakers) held out to fit T")
 
 
+#: names of the waveform augmentations (serkit.training.augmentation.WAVEFORM_AUGMENTATIONS; a test
+#: keeps the two in step — the config layer cannot import the registry)
+WAVEFORM_AUGMENTATION_NAMES = ("babble", "gain", "gaussian_noise", "pink_noise", "pitch_shift",
+                               "telephone", "time_stretch", "white_noise")
+
+
+class AugmentConfig(_Strict):
+    """Train-time waveform augmentation (serkit.evaluation.augment): each training clip gets
+    ``copies`` augmented copies, their features extracted once (cached) with the run's extractor and
+    appended to the training part of every fold in which the clip trains (same label, same speaker
+    group); test rows are never augmented. Off by default (``copies: 0``)."""
+
+    copies: int = Field(
+        0, ge=0, description="augmented copies per training clip (0: augmentation off)")
+    transforms: dict[str, dict[str, Any] | bool | None] = Field(
+        default_factory=dict,
+        description="{name: parameters} applied in this order to each copy, each with its own "
+                    "probability p (audiomentations semantics). Names: white_noise (AddGaussianSNR: "
+                    "min_snr_db, max_snr_db), pink_noise (AddColorNoise with -3 dB/octave: min_snr_db, "
+                    "max_snr_db), telephone (300-3400 Hz band: low_hz, high_hz), gain (min_gain_db, "
+                    "max_gain_db), babble (talkers other training speakers mixed at min_snr_db.."
+                    "max_snr_db; talkers are never test speakers of a fold in which the clip trains), "
+                    "gaussian_noise, pitch_shift, time_stretch (study 003); every one takes p. `true` "
+                    "= the transform's defaults")
+
+    @field_validator("transforms")
+    @classmethod
+    def _known(cls, v: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(v) - set(WAVEFORM_AUGMENTATION_NAMES))
+        if unknown:
+            raise ValueError(f"unknown augmentation {', '.join(map(repr, unknown))}; choose from "
+                             f"{', '.join(WAVEFORM_AUGMENTATION_NAMES)}")
+        for name, params in v.items():
+            p = params.get("p") if isinstance(params, dict) else None
+            if p is not None and not (isinstance(p, (int, float)) and 0 <= p <= 1):
+                raise ValueError(f"{name}: p must be a probability in [0, 1], got {p!r}")
+        return v
+
+    @property
+    def active(self) -> dict[str, Any]:
+        """The transforms that are switched on (``false`` / ``null`` entries dropped)."""
+        return {k: v for k, v in self.transforms.items() if v is not False and v is not None}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "AugmentConfig":
+        if self.copies > 0 and not self.active:
+            raise ValueError("augment.copies > 0 needs at least one entry in augment.transforms "
+                             "(the copies would be identical to the clean clips)")
+        return self
+
+
 ProtocolKind = Literal["group_kfold", "loso", "speaker_holdout", "emobox", "leave_corpus_out", "random"]
 
 
@@ -409,6 +460,7 @@ class RunConfig(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     protocol: ProtocolConfig = Field(default_factory=ProtocolConfig)
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)
     published: PublishedResult | None = None
     report: bool = True
     description: str = ""

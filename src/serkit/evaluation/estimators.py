@@ -75,7 +75,8 @@ def calibration_split(y: np.ndarray, groups, share: float, seed: int) -> tuple[n
         return next(ShuffleSplit(n_splits=1, test_size=share, random_state=seed).split(idx))
 
 
-def fit_calibrated(est, X, y, groups, validation, calibration: CalibrationConfig, seed: int):
+def fit_calibrated(est, X, y, groups, validation, calibration: CalibrationConfig, seed: int,
+                   clean: np.ndarray | None = None):
     """:func:`fit`, then (``calibration.method=temperature``) a temperature fitted on inner
     validation rows of the TRAINING data ``X`` only (or the protocol's validation speakers).
 
@@ -83,6 +84,10 @@ def fit_calibrated(est, X, y, groups, validation, calibration: CalibrationConfig
     :class:`~serkit.models.calibration.TemperatureScaled` and ``record = {"temperature", "n",
     "speakers", "split", "rows"}`` (``rows``: indices into ``X`` the temperature was fitted on, None
     for the protocol's validation set), or the plain fitted estimator and None.
+
+    ``clean`` (bool per row of ``X``): rows that are not augmented copies; the temperature is fitted
+    on clean rows only (the copies of held-out rows stay out of model fitting with them, as they
+    share their speaker group).
     """
     from serkit.features.pipeline import take
     from serkit.models.calibration import TemperatureScaled, fit_temperature
@@ -94,6 +99,8 @@ def fit_calibrated(est, X, y, groups, validation, calibration: CalibrationConfig
         fit_rows, cal_rows = calibration_split(y, groups, calibration.val_fraction, seed)
         fit(est, take(X, fit_rows), y[fit_rows], None if groups is None else np.asarray(groups)[fit_rows],
             validation)
+        if clean is not None:
+            cal_rows = cal_rows[np.asarray(clean)[cal_rows]]
         X_cal, y_cal, g_cal = take(X, cal_rows), y[cal_rows], \
             None if groups is None else np.asarray(groups)[cal_rows]
     else:  # model_validation: the rows the model held out itself (or the protocol's validation)
@@ -108,6 +115,8 @@ def fit_calibrated(est, X, y, groups, validation, calibration: CalibrationConfig
                 raise ValueError("calibration.split=model_validation: the model held out no validation "
                                  "rows (val_fraction is 0 or the training set is tiny); use "
                                  "calibration.split=holdout")
+            if clean is not None:
+                cal_rows = np.asarray(cal_rows)[np.asarray(clean)[np.asarray(cal_rows)]]
             X_cal, y_cal = take(X, cal_rows), y[cal_rows]
             g_cal = None if groups is None else np.asarray(groups)[cal_rows]
     classes = [str(c) for c in est.classes_]

@@ -25,6 +25,7 @@ from serkit.corpora import load_corpora
 from serkit.corpora.manifest import LabelOptions
 from serkit.evaluation import audit
 from serkit.evaluation import metrics as M
+from serkit.evaluation.augment import augment_features, check_augmentable, describe, with_copies
 from serkit.evaluation.estimators import (build_estimator, check_estimator, fit_calibrated, model_input,
                                          preflight)
 from serkit.evaluation.explain import save_attention
@@ -63,6 +64,7 @@ def check_config(cfg: RunConfig) -> tuple[FeaturePipeline, object]:
         raise ValueError(f"unknown protocol {cfg.protocol.kind!r}; choose one of {sorted(SPLITS)}")
     pipeline = FeaturePipeline.from_config(cfg.audio, cfg.features)
     pipeline.extractors  # noqa: B018  (builds every extractor: unknown kinds / bad params fail here)
+    check_augmentable(pipeline, cfg.augment)
     template = build_estimator(cfg, speaker_independent=True)
     check_estimator(template, cfg)
     for name, root in cfg.data.corpus_roots():
@@ -197,6 +199,11 @@ def _run(cfg: RunConfig, pipeline: FeaturePipeline, run_dir: Path, progress: boo
 
     y = manifest["label"].astype(str).to_numpy()
     groups = manifest["speaker"].astype(str).to_numpy()
+    aug = None
+    if cfg.augment.copies:   # made once for every fold; each fold appends its training rows' copies
+        aug = augment_features(manifest, [(f.train, f.test) for f in folds], pipeline, cfg.augment,
+                               cfg.seed, progress=progress, log=plain)
+        log(describe(aug.record))
     template = build_estimator(cfg, speaker_independent=info.speaker_independent)
     rows, fold_metrics = [], []
     for k, fold in enumerate(folds):
@@ -208,10 +215,12 @@ def _run(cfg: RunConfig, pipeline: FeaturePipeline, run_dir: Path, progress: boo
         validation = None if fold.valid is None else (take(X, fold.valid), y[fold.valid])
         # speaker groups drive inner validation only where the protocol is speaker-independent;
         # under a declared speaker-dependent split the inner split is stratified random too
-        train_groups = groups[fold.train] if info.speaker_independent else None
-        # calibration (if any) is fitted on rows of the training part only, never on the test fold
-        est, cal = fit_calibrated(est, take(X, fold.train), y[fold.train], train_groups, validation,
-                                  cfg.calibration, cfg.seed + k)
+        # the fold's training rows, then the augmented copies of those rows (never of test rows)
+        X_tr, y_tr, g_tr, clean = with_copies(X, y, groups, fold.train, aug)
+        train_groups = g_tr if info.speaker_independent else None
+        # calibration (if any) is fitted on clean rows of the training part only, never on the test fold
+        est, cal = fit_calibrated(est, X_tr, y_tr, train_groups, validation,
+                                  cfg.calibration, cfg.seed + k, clean=clean)
         proba = _proba(est, take(X, fold.test), classes)
         pred = np.asarray(classes)[proba.argmax(axis=1)]
         fm = M.compute(y[fold.test], pred, classes, proba)
@@ -219,7 +228,8 @@ def _run(cfg: RunConfig, pipeline: FeaturePipeline, run_dir: Path, progress: boo
             raw = _proba(est.estimator, take(X, fold.test), classes)
             fm.update(ece_uncalibrated=M.ece(y[fold.test], raw, classes), temperature=cal["temperature"],
                       calibration={"split": cal["split"], "n": cal["n"], "speakers": cal["speakers"][:50]})
-        fm.update(fold=fold.name, n_train=int(len(fold.train)), n_test=int(len(fold.test)),
+        fm.update(fold=fold.name, n_train=int(len(y_tr)), n_train_clean=int(clean.sum()),
+                  n_train_augmented=int((~clean).sum()), n_test=int(len(fold.test)),
                   test_speakers=sorted(set(groups[fold.test]))[:50], fit_s=round(time.time() - tf, 2),
                   missing_classes=audit.missing_classes(y, fold.test, classes),
                   missing_train_classes=audit.missing_classes(y, fold.train, classes))
@@ -235,7 +245,8 @@ def _run(cfg: RunConfig, pipeline: FeaturePipeline, run_dir: Path, progress: boo
         ece_txt = f"  ECE {fm['ece']:.3f}" + (f" (uncalibrated {fm['ece_uncalibrated']:.3f}, T "
                                              f"{fm['temperature']:.2f})" if cal is not None else "")
         log(f"  {fold.name}: UA {fm['ua']:.3f}  WA {fm['wa']:.3f}  F1 {fm['macro_f1']:.3f}{ece_txt}  "
-            f"(train {len(fold.train)}, test {len(fold.test)}, {fm['fit_s']:.0f} s){missing}")
+            f"(train {len(fold.train)}{f' + {(~clean).sum()} augmented' if aug is not None else ''}, "
+            f"test {len(fold.test)}, {fm['fit_s']:.0f} s){missing}")
         test_keys = manifest["key"].to_numpy()[fold.test]
         part = pd.DataFrame({"fold": fold.name, "key": test_keys, "speaker": groups[fold.test],
                              "true": y[fold.test], "pred": pred})
@@ -268,6 +279,7 @@ def _run(cfg: RunConfig, pipeline: FeaturePipeline, run_dir: Path, progress: boo
         "n_speakers": int(manifest["speaker"].nunique()),
         "protocol": _protocol_record(info, len(folds), transductive),
         "calibration": cfg.calibration.model_dump(),
+        "augment": aug.record if aug is not None else {"copies": 0},
         **agg, "folds": fold_metrics,
         "missing_classes_note": note, "speaker_label_warnings": warnings_,
         "published": cfg.published.model_dump() if cfg.published else None,

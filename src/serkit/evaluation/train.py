@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
 from serkit.config import TRANSDUCTIVE_NOTE, RunConfig, apply_overrides
 from serkit.corpora import licence_of
+from serkit.evaluation.augment import augment_features, describe, with_copies
 from serkit.evaluation.estimators import build_estimator, fit_calibrated, preflight
 from serkit.evaluation.metrics import headline
 from serkit.evaluation.protocol import check_config, load_manifest, run_experiment, seed_everything
@@ -146,8 +148,17 @@ def train_model(cfg: RunConfig, model_out: str | Path, *, run_dir: str | Path | 
     fs = pipeline.fit(manifest).transform_manifest(manifest, progress=progress)
     y = fs.manifest["label"].astype(str).to_numpy()
     groups = fs.manifest["speaker"].astype(str).to_numpy()
-    est, cal = fit_calibrated(est, fs.X, y, groups, None, cfg.calibration, cfg.seed)
+    aug = None
+    if cfg.augment.copies:   # no test folds: babble talkers may be any other speaker
+        aug = augment_features(fs.manifest, None, pipeline, cfg.augment, cfg.seed, progress=progress,
+                               log=(lambda m: console.print(m, markup=False, highlight=False))
+                               if console is not None else None)
+        log(describe(aug.record))
+    X, y, groups, clean = with_copies(fs.X, y, groups, np.arange(len(y)), aug)
+    est, cal = fit_calibrated(est, X, y, groups, None, cfg.calibration, cfg.seed, clean=clean)
     training = _training_data(fs.manifest, len(fs.skipped))
+    if aug is not None:
+        training["augmentation"] = {k: v for k, v in aug.record.items() if k != "skipped_examples"}
     calibration = None
     if cal is not None:
         calibration = {"method": "temperature", "temperature": round(cal["temperature"], 6),

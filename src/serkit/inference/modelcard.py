@@ -33,6 +33,14 @@ def _ece_text(ev: dict) -> str:
     return f" Expected calibration error (15 bins): {_pm(ev['ece'])} %."
 
 
+def _augmentation_text(aug: dict[str, Any] | None) -> str:
+    if not aug or not aug.get("copies"):
+        return ""
+    names = ", ".join(f"{k} {v}" if isinstance(v, dict) else k for k, v in aug.get("transforms", {}).items())
+    return (f" Trained also on {aug.get('rows', '?')} augmented copies ({aug['copies']} per clip, seed "
+            f"{aug.get('seed')}; audiomentations: {names}).")
+
+
 def render_card(card: dict[str, Any]) -> str:
     """Markdown model card from ``model.json``."""
     td = card.get("training_data", {})
@@ -55,7 +63,8 @@ def render_card(card: dict[str, Any]) -> str:
               "speaker.", "",
               "## Training data", "",
               f"{td.get('utterances', '?')} utterances, {td.get('speakers', '?')} speakers, "
-              f"{td.get('hours', '?')} h; {td.get('skipped_inputs', 0)} input(s) skipped as unusable.", "",
+              f"{td.get('hours', '?')} h; {td.get('skipped_inputs', 0)} input(s) skipped as unusable."
+              + _augmentation_text(td.get("augmentation")), "",
               "| corpus | utterances | speakers | terms |", "|---|---|---|---|"]
     for c, v in td.get("corpora", {}).items():
         lines.append(f"| {c} | {v['utterances']} | {v['speakers']} | {v.get('licence') or 'own corpus'} |")

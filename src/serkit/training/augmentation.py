@@ -7,7 +7,8 @@ and the global RNG is left alone. They accept ``[B, C, H, W]`` (H = frequency, W
 (time masking / noise only) and the hybrid dict ``{"spec": ..., "scalars": ...}`` (``spec`` only).
 
 Waveform augmentations (study 003: Gaussian noise with σ² ∈ [.001, .003], pitch shift ±2 semitones,
-time stretch 0.9–1.1) use audiomentations and belong to the waveform pipeline, before feature
+time stretch 0.9–1.1; robustness, issue 14: white / pink noise at an SNR, telephone band, gain,
+babble of other talkers) use audiomentations and belong to the waveform pipeline, before feature
 extraction: :func:`waveform_augmenter` returns a seeded ``callable(samples, sr) -> samples``.
 
 Both are configured by a dict ``{name: params}``, names from :data:`SPEC_AUGMENTATIONS` /
@@ -16,6 +17,7 @@ Both are configured by a dict ``{name: params}``, names from :data:`SPEC_AUGMENT
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -162,11 +164,110 @@ def _stretch(min_rate: float = 0.9, max_rate: float = 1.1, p: float = 0.5,
                        leave_length_unchanged=leave_length_unchanged)
 
 
+def _white(min_snr_db: float = 5.0, max_snr_db: float = 20.0, p: float = 0.5):
+    """White Gaussian noise at an SNR drawn uniformly (dB) from [min_snr_db, max_snr_db]."""
+    from audiomentations import AddGaussianSNR
+    return AddGaussianSNR(min_snr_db=min_snr_db, max_snr_db=max_snr_db, p=p)
+
+
+def _pink(min_snr_db: float = 5.0, max_snr_db: float = 20.0, p: float = 0.5):
+    """Pink (1/f power, -3.01 dB/octave) noise at an SNR drawn from [min_snr_db, max_snr_db]."""
+    from audiomentations import AddColorNoise
+    pink = -10 * float(np.log10(2))
+    return AddColorNoise(min_snr_db=min_snr_db, max_snr_db=max_snr_db, min_f_decay=pink,
+                         max_f_decay=pink, p=p)
+
+
+def _telephone(low_hz: float = 300.0, high_hz: float = 3400.0, p: float = 0.5):
+    """Telephone band: zero-phase 4th-order Butterworth high-pass at ``low_hz`` then low-pass at
+    ``high_hz`` (audiomentations HighPassFilter + LowPassFilter, 24 dB/octave each, filtered forwards
+    and backwards), both or neither. The same band as serkit.evaluation.degrade.telephone, without
+    its 8 kHz resampling (everything above ``high_hz`` is already filtered out)."""
+    from audiomentations import Compose, HighPassFilter, LowPassFilter
+    return Compose([HighPassFilter(min_cutoff_freq=low_hz, max_cutoff_freq=low_hz, min_rolloff=24,
+                                   max_rolloff=24, zero_phase=True, p=1.0),
+                    LowPassFilter(min_cutoff_freq=high_hz, max_cutoff_freq=high_hz, min_rolloff=24,
+                                  max_rolloff=24, zero_phase=True, p=1.0)], p=p)
+
+
+def _gain(min_gain_db: float = -12.0, max_gain_db: float = 12.0, p: float = 0.5):
+    from audiomentations import Gain
+    return Gain(min_gain_db=min_gain_db, max_gain_db=max_gain_db, p=p)
+
+
+def _babble(min_snr_db: float = 5.0, max_snr_db: float = 20.0, talkers: int = 4, p: float = 0.5):
+    """Babble of ``talkers`` other talkers at an SNR drawn from [min_snr_db, max_snr_db]."""
+    return add_babble_class()(min_snr_db=min_snr_db, max_snr_db=max_snr_db, talkers=talkers, p=p)
+
+
+@functools.cache
+def add_babble_class() -> type:
+    """The ``AddBabble`` audiomentations transform (defined on first use: audiomentations is
+    imported lazily)."""
+    from audiomentations.core.transforms_interface import BaseWaveformTransform
+
+    class AddBabble(BaseWaveformTransform):
+        """Babble: the talkers' utterances (:attr:`sources`, set by the caller before each call; the
+        caller chooses whose), each tiled to the clip's length from a random start and scaled to
+        unit power, summed, and added at an SNR drawn from [min_snr_db, max_snr_db] (powers are
+        mean squares over the whole clip, as in serkit.evaluation.degrade.add_noise). Without
+        sources the clip is returned unchanged."""
+
+        supports_multichannel = False
+
+        def __init__(self, min_snr_db: float = 5.0, max_snr_db: float = 20.0, talkers: int = 4,
+                     p: float = 0.5):
+            super().__init__(p)
+            if min_snr_db > max_snr_db:
+                raise ValueError("min_snr_db must not be greater than max_snr_db")
+            if int(talkers) < 1:
+                raise ValueError(f"talkers must be at least 1, got {talkers}")
+            self.min_snr_db, self.max_snr_db, self.talkers = float(min_snr_db), float(max_snr_db), int(talkers)
+            self.sources: list[np.ndarray] = []
+
+        def randomize_parameters(self, samples, sample_rate):
+            super().randomize_parameters(samples, sample_rate)
+            if self.parameters["should_apply"]:
+                self.parameters["snr_db"] = random.uniform(self.min_snr_db, self.max_snr_db)
+                self.parameters["starts"] = [random.randrange(max(len(s), 1)) for s in self.sources]
+
+        def apply(self, samples, sample_rate):
+            if not self.sources:
+                return samples
+            n = len(samples)
+            mix = np.zeros(n, dtype=np.float64)
+            for s, start in zip(self.sources, self.parameters["starts"]):
+                s = np.asarray(s, dtype=np.float64)
+                seg = np.tile(s, int(np.ceil((n + start) / len(s))))[start:start + n]
+                mix += seg / np.sqrt(max(float(np.mean(seg ** 2)), 1e-12))
+            p_x = float(np.mean(np.asarray(samples, np.float64) ** 2))
+            scale = np.sqrt(p_x / (max(float(np.mean(mix ** 2)), 1e-12) * 10 ** (self.parameters["snr_db"] / 10)))
+            return (samples + scale * mix).astype(np.float32)
+
+    return AddBabble
+
+
 WAVEFORM_AUGMENTATIONS: dict[str, Callable[..., Any]] = {
     "gaussian_noise": _noise,   # study 003: sigma^2 in [.001, .003]
     "pitch_shift": _pitch,      # study 003: +-2 semitones
     "time_stretch": _stretch,   # study 003: rate 0.9-1.1
+    "white_noise": _white,      # robustness: white noise at an SNR
+    "pink_noise": _pink,        # robustness: pink noise at an SNR
+    "telephone": _telephone,    # robustness: 300-3400 Hz band
+    "gain": _gain,
+    "babble": _babble,          # robustness: other talkers at an SNR (the caller supplies them)
 }
+
+
+def babble_talkers(spec: Mapping[str, Any] | None) -> int:
+    """How many talkers the ``babble`` entry of ``spec`` mixes (0 when there is none)."""
+    params = (spec or {}).get("babble")
+    if params is None or params is False:
+        return 0
+    import inspect
+
+    default = inspect.signature(_babble).parameters["talkers"].default
+    return int(dict(params).get("talkers", default) if isinstance(params, Mapping) else default)
 
 
 @contextlib.contextmanager
@@ -183,30 +284,43 @@ def _seeded_global_rngs(seed: int):
 
 
 def waveform_augmenter(spec: Mapping[str, Any] | None, seed: int = 0
-                       ) -> Callable[[np.ndarray, int], np.ndarray]:
-    """Seeded waveform augmenter: ``f(samples, sr) -> samples`` (float32 mono).
+                       ) -> Callable[..., np.ndarray]:
+    """Seeded waveform augmenter: ``f(samples, sr, *, seed=None, babble=None) -> samples`` (float32 mono).
 
-    The sequence of outputs is reproducible for a given ``seed``; the global RNGs are untouched.
-    With an empty ``spec`` the function returns its input.
+    The sequence of outputs is reproducible for a given ``seed``; a call with its own ``seed`` is
+    reproducible on its own (whatever came before). ``babble``: the talkers' signals that a
+    ``babble`` transform mixes in this call. The global RNGs are untouched. With an empty ``spec``
+    the function returns its input. Unknown names raise ``KeyError``, bad parameters ``ValueError``.
     """
     from audiomentations import Compose
 
-    transforms = []
+    transforms, babblers = [], []
     for name, params in (spec or {}).items():
         if params is False or params is None:
             continue
         if name not in WAVEFORM_AUGMENTATIONS:
             raise KeyError(f"unknown waveform augmentation {name!r}; "
                            f"choose from {sorted(WAVEFORM_AUGMENTATIONS)}")
-        transforms.append(WAVEFORM_AUGMENTATIONS[name](**({} if params is True else dict(params))))
+        kwargs = {} if params is True else dict(params)
+        try:
+            t = WAVEFORM_AUGMENTATIONS[name](**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"augmentation {name!r}: bad parameters {kwargs}: {exc}") from None
+        transforms.append(t)
+        if name == "babble":
+            babblers.append(t)
     compose = Compose(transforms) if transforms else None
     rng = np.random.default_rng(seed)
 
-    def augment(samples: np.ndarray, sr: int) -> np.ndarray:
+    def augment(samples: np.ndarray, sr: int, *, seed: int | None = None,
+                babble: list[np.ndarray] | None = None) -> np.ndarray:
         samples = np.asarray(samples, dtype=np.float32)
         if compose is None:
             return samples
-        with _seeded_global_rngs(int(rng.integers(2**31 - 1))):
+        for b in babblers:
+            b.sources = [np.asarray(s, dtype=np.float32) for s in (babble or []) if len(s)]
+        call_seed = int(rng.integers(2**31 - 1)) if seed is None else int(seed) % (2**31 - 1)
+        with _seeded_global_rngs(call_seed):
             return np.asarray(compose(samples=samples, sample_rate=int(sr)), dtype=np.float32)
 
     return augment
