@@ -217,7 +217,15 @@ def test_serkit_train_records_the_augmentation_in_the_card(tmp_path):
     assert res.exit_code == 0, res.output
     card = json.loads((out / "model.json").read_text())
     aug = card["training_data"]["augmentation"]
-    assert aug["copies"] == 1 and aug["rows"] == 18 and aug["babble"]["rule"].startswith("any other")
+    # talkers are chosen under the recipe's own folds (stricter than needed, and the same copies as
+    # the main evaluation's): every copy made here is served from the cache on a second train
+    assert aug["copies"] == 1 and aug["rows"] == 18 and aug["babble"]["rule"].startswith("talkers are training")
+    assert aug["computed"] == 18 and aug["cached"] == 0
+    res = runner.invoke(app, ["train", str(_recipe(tmp_path, csv)), "--out", str(tmp_path / "again"),
+                              "--run-dir", str(tmp_path / "eval"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    again = json.loads((tmp_path / "again" / "model.json").read_text())["training_data"]["augmentation"]
+    assert again["cached"] == 18 and again["computed"] == 0
     assert card["training_data"]["utterances"] == 18
     assert "augmented copies" in (out / "README.md").read_text()
     assert yaml.safe_load((out / "config.yaml").read_text())["augment"]["copies"] == 1

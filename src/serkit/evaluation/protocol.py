@@ -155,6 +155,15 @@ def run_experiment(cfg: RunConfig, out_dir: str | Path | None = None, *, progres
         raise
 
 
+def protocol_folds(cfg: RunConfig, manifest: pd.DataFrame):
+    """The folds (and their description) of ``cfg.protocol`` over ``manifest`` (deterministic in the seed)."""
+    p = cfg.protocol
+    kw = {} if p.n_folds is None else {"n_folds": p.n_folds}
+    return make_folds(manifest, p.kind, speaker_dependent=p.speaker_dependent,
+                      max_folds=p.max_folds, test_size=p.test_size, seed=cfg.seed,
+                      folds_csv=p.folds_csv, corpus=p.emobox_corpus, classes=p.classes, **kw)
+
+
 def _run(cfg: RunConfig, pipeline: FeaturePipeline, run_dir: Path, progress: bool, console) -> RunResult:
     t0 = time.time()
     seed_everything(cfg.seed)
@@ -188,11 +197,7 @@ def _run(cfg: RunConfig, pipeline: FeaturePipeline, run_dir: Path, progress: boo
                 f"(distance {w['distance']} from the corpus's label distribution): per-speaker "
                 "normalisation removes emotion for such speakers, scores can fall below chance")
 
-    p = cfg.protocol
-    kw = {} if p.n_folds is None else {"n_folds": p.n_folds}
-    folds, info = make_folds(manifest, p.kind, speaker_dependent=p.speaker_dependent,
-                             max_folds=p.max_folds, test_size=p.test_size, seed=cfg.seed,
-                             folds_csv=p.folds_csv, corpus=p.emobox_corpus, classes=p.classes, **kw)
+    folds, info = protocol_folds(cfg, manifest)
     label_note = "speaker-independent" if info.speaker_independent else "SPEAKER-DEPENDENT"
     log(f"protocol: {info.kind} ({label_note}{', TRANSDUCTIVE' if transductive else ''}): "
         f"{info.description}")

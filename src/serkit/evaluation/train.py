@@ -27,7 +27,8 @@ from serkit.corpora import licence_of
 from serkit.evaluation.augment import augment_features, describe, with_copies
 from serkit.evaluation.estimators import build_estimator, fit_calibrated, preflight
 from serkit.evaluation.metrics import headline
-from serkit.evaluation.protocol import check_config, load_manifest, run_experiment, seed_everything
+from serkit.evaluation.protocol import (check_config, load_manifest, protocol_folds, run_experiment,
+                                       seed_everything)
 from serkit.features.pipeline import NotPortableError
 from serkit.inference.modelcard import render_card
 from serkit.inference.modeldir import save_model_dir
@@ -149,8 +150,16 @@ def train_model(cfg: RunConfig, model_out: str | Path, *, run_dir: str | Path | 
     y = fs.manifest["label"].astype(str).to_numpy()
     groups = fs.manifest["speaker"].astype(str).to_numpy()
     aug = None
-    if cfg.augment.copies:   # no test folds: babble talkers may be any other speaker
-        aug = augment_features(fs.manifest, None, pipeline, cfg.augment, cfg.seed, progress=progress,
+    if cfg.augment.copies:
+        # the final model has no test speakers, so any other speaker could talk in its babble; the
+        # talkers are still chosen under the recipe's own folds (a stricter rule that is just as
+        # valid), so the copies made for the main evaluation are the same ones, served from the cache
+        # (when every clip trains in some fold; otherwise any other speaker)
+        all_folds = cfg.model_copy(update={"protocol": cfg.protocol.model_copy(update={"max_folds": None})})
+        rows = [(f.train, f.test) for f in protocol_folds(all_folds, fs.manifest)[0]]
+        covered = np.unique(np.concatenate([tr for tr, _ in rows])) if rows else np.zeros(0, int)
+        aug = augment_features(fs.manifest, rows if len(covered) == len(y) else None, pipeline,
+                               cfg.augment, cfg.seed, progress=progress,
                                log=(lambda m: console.print(m, markup=False, highlight=False))
                                if console is not None else None)
         log(describe(aug.record))
