@@ -10,7 +10,8 @@ One copy serves every fold because babble talkers obey :func:`choose_talkers`: t
 a clip's copy are speakers in the TRAINING part of every fold in which that clip trains (group_kfold:
 the speakers of the clip's own held-out group; leave_corpus_out: its corpus), never a test speaker
 of such a fold; when no other speaker qualifies (one training speaker, e.g. TESS), the clip's own
-speaker's other training clips. ``serkit train`` (no folds): any other speaker.
+speaker's other training clips. ``serkit train`` passes the recipe's own folds for its final model
+too (so it reuses the main evaluation's copies); with ``folds=None``, any other speaker.
 
 Everything is seeded per (clip key, copy): the copies are the same whatever the folds run.
 """
