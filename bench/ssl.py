@@ -403,6 +403,12 @@ def write(out: str, rows: dict) -> None:
               "says what it chooses and why). In its `layers chosen` cell, `2` is one layer's probe, `[1+2+3]` "
               "the concatenation, `avg(2,3,4)` the averaged probes of those layers, `·u` per-utterance "
               "normalisation, `C1` C = 1 (else 10).",
+              "- Issue 14 (2026-12-02, fresh feature caches): the whisper-tiny `default` rows of EmoDB, SAVEE, "
+              "RAVDESS and TESS were rerun and reproduced (88.7, 85.6, 69.9, 67.1); CREMA-D's was not rerun "
+              "in full (CPU), its fold 1 gave 71.4. `best` against `default` (whisper-tiny) on the same "
+              "folds, UA points: EmoDB +2.7, +1.8, +1.2, +1.0, +0.7; SAVEE +1.0, +0.5, 0, 0; RAVDESS +1.6, "
+              "+4.3, +1.2, +2.0, +2.0, -1.2; TESS +0.9, +3.0; CREMA-D fold 1 +3.3. No target of issue 14 is "
+              "met: the remaining gaps (2-9 points) look beyond probe changes on whisper-tiny features.",
               "- Wall times of the `best` rows were measured with 4-6 jobs sharing the 2-core machine (about a "
               "quarter of a core each), so they are several times the unloaded cost; an `ssl_layer_ensemble` of "
               "k members costs about k single probes.",
