@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TORCH_FIT = {"max_epochs": 1, "batch_size": 4, "patience": None, "progress_bar": False,
              "val_fraction": 0.0, "accelerator": "cpu"}
 CLASSICAL = {"rf": {"n_estimators": 8}, "svm": {}, "logreg": {}, "mlp_sklearn": {"max_iter": 30},
-             "ssl_probe": {"n_layers": 3, "layer": 1, "clf": "logreg"}}
+             "ssl_probe": {"n_layers": 3, "layer": 1, "clf": "logreg"},
+             "ssl_layer_ensemble": {"n_layers": 3, "members": [1, [0, 2]], "norm": "utterance", "C": 10.0}}
 
 
 def _data(name: str, tmp: Path):

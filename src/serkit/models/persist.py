@@ -36,6 +36,7 @@ LOADERS: dict[str, str] = {
 #: the only types an ``estimator.skops`` file may contain beyond skops' own defaults
 TRUSTED_TYPES: tuple[str, ...] = (
     "serkit.models.ssl_probe.LayerSelect",
+    "serkit.models.ssl_probe.LayerEnsemble",
     "sklearn.pipeline.Pipeline",
     "sklearn.preprocessing._data.StandardScaler",
     "sklearn.svm._classes.SVC",

@@ -20,6 +20,7 @@ MODELS: dict[str, str] = {
     # self-supervised backbones: probe over cached layers, fine-tuning, study 001's pretrained
     # SER checkpoint with a retrained classifier
     "ssl_probe": "serkit.models.ssl_probe:ssl_probe",
+    "ssl_layer_ensemble": "serkit.models.ssl_probe:ssl_layer_ensemble",
     "ssl_finetune": "serkit.models.nn.finetune:finetune_classifier",
     "pretrained_ser": "serkit.models.pretrained_classifier:pretrained_classifier",
 }
