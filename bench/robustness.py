@@ -33,6 +33,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != _HERE
 import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
+import shlex  # noqa: E402
 import time  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -76,6 +77,16 @@ def train_copy(feats: RunFeatures, row) -> np.ndarray:
     f.parent.mkdir(parents=True, exist_ok=True)
     np.save(f, out, allow_pickle=False)
     return out
+
+
+def _heads(run_dir: Path) -> str:
+    """How the run's fold models were trained (clean audio, or with the recipe's augmented copies)."""
+    aug = json.loads((run_dir / "metrics.json").read_text()).get("augment") or {}
+    if not aug.get("copies"):
+        return "the run's fold models (trained on clean audio only)"
+    return (f"the run's fold models (trained on the clean training clips plus {aug['copies']} augmented "
+            f"cop{'y' if aug['copies'] == 1 else 'ies'} of each: {', '.join(aug.get('transforms') or {})}; "
+            "babble talkers from training speakers only)")
 
 
 def main(argv=None) -> int:
@@ -151,13 +162,13 @@ def _write(args, argv, rec: dict) -> None:
         "per_corpus": args.per_corpus, "n_clips": rec["n_clips"],
         "run_ua": rec["run_ua"], "calibration": rec.get("calibration"),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-        "command": "python " + " ".join([_rel(Path(sys.argv[0])), *(argv or sys.argv[1:])]),
+        "command": "python " + shlex.join([_rel(Path(sys.argv[0])), *(argv or sys.argv[1:])]),
         "machine": f"{platform.machine()}, {platform.python_version()}",
         "rows": rec["rows"], "complete": rec["complete"],
         "heads": ("retrained per fold on the clean training clips plus one augmented copy of each (white "
                   "or pink noise at an SNR drawn from 5-20 dB, the telephone band, or telephone + pink "
                   "noise; no babble), the recipe's model and calibration otherwise"
-                  if args.train_augment else "the run's fold models (trained on clean audio only)"),
+                  if args.train_augment else _heads(args.run_dir)),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     js = args.out.with_suffix(".json")
@@ -173,15 +184,17 @@ def _write(args, argv, rec: dict) -> None:
 def render(data: dict) -> str:
     """The Markdown page for every recipe recorded in the JSON."""
     lines = ["# Robustness: UA under degraded audio (bench/robustness.py)", "",
-             "Each recipe is run with `serkit run` (5 speaker-grouped folds over the five corpora; every "
-             "head trained on clean training-fold audio only), then a stratified subset of its test "
+             "Each recipe is run with `serkit run` (5 speaker-grouped folds over the five corpora; each "
+             "fold's head trained as the recipe says, on training-fold speakers only), then a stratified subset of its test "
              "utterances is re-scored under each condition by the model of the fold that held it out "
              "(never trained on that speaker). UA = unweighted accuracy (mean per-class recall) pooled "
              "over the subset; *% of clean* = UA under the condition / UA of the same clips undegraded. "
              "ECE: expected calibration error, 15 bins. Targets of the issue: ≥ 90 % of clean UA at "
              "20 dB SNR and on telephone-band audio (**bold** = met, *italic* = missed).", "",
-             "The run below was made by `serkit run configs/default.yaml --out RUN_DIR --no-report` "
-             "(the default model's recipe, temperature scaling included; its fold UAs equal the card's). "
+             "The first run below was made by `serkit train configs/default.yaml --run-dir RUN_DIR` (its `main` "
+             "evaluation: the default model's recipe with augmented training copies and temperature scaling; "
+             "its fold UAs equal the card's); the other two are the previous, clean-trained default's recipe "
+             "(stop 16), without and with the bench's older `--train-augment` flag. "
              "Conditions (serkit.evaluation.degrade): babble = 4 talkers from the other corpora; white / "
              "pink Gaussian noise; SNR over the whole clip; telephone = 8 kHz, 300-3400 Hz; Opus via "
              "libsndfile at the nominal bitrate; gain in float (no clipping); clipping = hard clip at the "
