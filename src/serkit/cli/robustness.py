@@ -50,12 +50,8 @@ def parse_corpus(spec: str) -> tuple[str, Path, dict[str, Any]]:
     return name.lower(), p, {}
 
 
-def _pct(v: Optional[float]) -> str:
-    return "—" if v is None or v != v else f"{100 * v:.1f}"
-
-
 def robustness_table(record: dict[str, Any]) -> Table:
-    from serkit.evaluation.robustness import TARGETS
+    from serkit.evaluation.robustness import TARGETS, table_cells
 
     name = record.get("model") or record.get("name") or "model"
     title = f"{name}: UA under degraded audio, {record['n_clips']} clips, seed {record['seed']}"
@@ -65,21 +61,12 @@ def robustness_table(record: dict[str, Any]) -> Table:
                   f"clips, {ov.get('speakers')} speaker(s) of {', '.join(ov.get('corpora', []))}, by "
                   f"{ov.get('by')})")
     t = Table(title=title)
-    rows = record["rows"]
-    corpora = sorted(rows[0]["per_corpus_ua"]) if rows else []
-    no_label = any("no_label" in r for r in rows)
-    cols = ["condition", "UA %", "% of clean", "WA %", "ECE %"] + (["no label"] if no_label else [])
-    for col in cols + [f"{c} UA %" for c in corpora]:
+    head, body = table_cells(record["rows"], TARGETS,
+                             lambda text, met: f"[green]{text}[/]" if met else f"[red]{text}[/]")
+    for col in head:
         t.add_column(col, justify="left" if col == "condition" else "right")
-    for r in rows:
-        share = _pct(r.get("share_of_clean"))
-        target = TARGETS.get(r["condition"])
-        if target is not None and share != "—":
-            share = f"[green]{share}[/]" if r["share_of_clean"] >= target else f"[red]{share}[/]"
-        cells = [r["condition"], _pct(r["ua"]), share, _pct(r["wa"]), _pct(r["ece"])]
-        if no_label:
-            cells.append(str(r.get("no_label", "")))
-        t.add_row(*cells, *[_pct(r["per_corpus_ua"].get(c)) for c in corpora])
+    for cells in body:
+        t.add_row(*cells)
     return t
 
 

@@ -40,7 +40,7 @@ from serkit.evaluation.degrade import CONDITIONS, degrade
 __all__ = ["NO_LABEL", "OPTIMISTIC", "TARGETS", "LabelledData", "RunFeatures", "add_share_of_clean",
            "babble_pool", "condition_row", "condition_seed", "load_labelled", "make_babble",
            "markdown_table", "order_conditions", "render_report", "score_predictor", "score_run",
-           "stratified_subset", "training_overlap", "write_report"]
+           "stratified_subset", "table_cells", "training_overlap", "write_report"]
 
 #: the issue's targets: share of clean UA kept (condition -> fraction)
 TARGETS = {"babble_20dB": 0.9, "white_20dB": 0.9, "pink_20dB": 0.9, "telephone_8k": 0.9}
@@ -156,24 +156,32 @@ def _pct(v: float) -> str:
     return "—" if v is None or v != v else f"{100 * v:.1f}"
 
 
-def markdown_table(rows: list[dict], targets: dict[str, float] = TARGETS) -> list[str]:
-    """The table of conditions as Markdown lines: UA, % of clean (a target met **bold**, missed
-    *italic*), WA, ECE, clips given no label (when recorded), UA per corpus."""
+def table_cells(rows: list[dict], targets: dict[str, float] = TARGETS,
+                mark=lambda text, met: text) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of the table of conditions: UA, % of clean (``mark(text, met)`` styles the
+    share where the condition has a target), WA, ECE, clips given no label (when recorded), UA per
+    corpus; the Markdown page and the CLI's table both render it."""
     corpora = sorted(rows[0]["per_corpus_ua"]) if rows else []
     no_label = any("no_label" in r for r in rows)
     head = ["condition", "UA %", "% of clean", "WA %", "ECE %"] + (["no label"] if no_label else [])
-    lines = ["| " + " | ".join(head + [f"{c} UA %" for c in corpora]) + " |",
-             "|" + "---|" * (len(head) + len(corpora))]
+    body = []
     for r in rows:
-        cell = _pct(r.get("share_of_clean"))
+        share = _pct(r.get("share_of_clean"))
         target = targets.get(r["condition"])
-        if target is not None and cell != "—":
-            cell = f"**{cell}**" if r["share_of_clean"] >= target else f"*{cell}*"
-        cells = [r["condition"], _pct(r["ua"]), cell, _pct(r["wa"]), _pct(r["ece"])]
+        if target is not None and share != "—":
+            share = mark(share, r["share_of_clean"] >= target)
+        cells = [r["condition"], _pct(r["ua"]), share, _pct(r["wa"]), _pct(r["ece"])]
         if no_label:
             cells.append(str(r.get("no_label", "")))
-        lines.append("| " + " | ".join(cells + [_pct(r["per_corpus_ua"].get(c)) for c in corpora]) + " |")
-    return lines
+        body.append(cells + [_pct(r["per_corpus_ua"].get(c)) for c in corpora])
+    return head + [f"{c} UA %" for c in corpora], body
+
+
+def markdown_table(rows: list[dict], targets: dict[str, float] = TARGETS) -> list[str]:
+    """The table of conditions as Markdown lines (a target met **bold**, missed *italic*)."""
+    head, body = table_cells(rows, targets, lambda text, met: f"**{text}**" if met else f"*{text}*")
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + \
+        ["| " + " | ".join(cells) + " |" for cells in body]
 
 
 # ------------------------------------------------------------------------- a model directory
